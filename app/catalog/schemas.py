@@ -1,0 +1,132 @@
+"""Accelerator specs: the catalog record, and the spec a caller may send instead of an id."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"]
+Positive = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), allow_inf_nan=False)]
+AcceleratorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+SourceKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+
+_strict = ConfigDict(extra="forbid")
+
+
+class Source(BaseModel):
+    model_config = _strict
+    title: Short
+    url: Annotated[str, StringConstraints(max_length=500)] | None = None
+    kind: Literal["vendor_datasheet", "vendor_page", "database", "press", "filing", "unverified"]
+    accessed: str | None = None
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class Figure(BaseModel):
+    model_config = _strict
+    value: Positive
+    source: SourceKey
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class Evidence(BaseModel):
+    model_config = _strict
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    source: SourceKey
+
+
+class CatalogThroughput(BaseModel):
+    model_config = _strict
+    precision: Precision
+    dense_tops: Positive
+    source: SourceKey
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class AcceleratorRecord(BaseModel):
+    """One catalog entry as shipped in app/data/accelerators.yaml (sources by key)."""
+
+    model_config = _strict
+    id: AcceleratorId
+    vendor: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    model: Short
+    aliases: Annotated[list[Short], Field(max_length=20)] = []
+    released: Annotated[str, StringConstraints(max_length=20)] | None = None
+    datacenter: bool
+    datacenter_evidence: Evidence | None = None
+    throughput: Annotated[list[CatalogThroughput], Field(min_length=1, max_length=10)]
+    die_area_mm2: Figure
+    memory_bandwidth_gbps: Figure | None = None
+    interconnect_bandwidth_gbps: Figure | None = None
+    memory_gb: Positive | None = None
+    kind: Literal["logic", "hbm"] = "logic"
+
+
+class AcceleratorCreate(AcceleratorRecord):
+    """A new catalog entry; its sources travel with it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "acme-x1",
+                    "vendor": "Acme",
+                    "model": "X1",
+                    "datacenter": True,
+                    "throughput": [{"precision": "fp16", "dense_tops": "200", "source": "acme-x1-datasheet"}],
+                    "die_area_mm2": {"value": "600", "source": "acme-x1-datasheet"},
+                    "memory_bandwidth_gbps": {"value": "2000", "source": "acme-x1-datasheet"},
+                    "sources": {"acme-x1-datasheet": {"title": "Acme X1 datasheet", "kind": "vendor_datasheet"}},
+                }
+            ]
+        },
+    )
+    sources: Annotated[dict[SourceKey, Source], Field(min_length=1, max_length=30)]
+
+
+class AcceleratorRead(AcceleratorCreate):
+    """A catalog entry with the sources its figures cite."""
+
+    data_version: str
+
+
+class SpecThroughput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    precision: Precision
+    dense_tops: Positive = Field(description="Dense (not sparse) peak TOPS or TFLOPS at this precision")
+    sparse: bool = Field(
+        False, description="Set when the figure is a structured-sparsity figure: it is halved, and said so"
+    )
+
+
+class SpecIn(BaseModel):
+    """An accelerator described by its figures instead of a catalog id."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "throughput": [{"precision": "fp16", "dense_tops": 148}],
+                    "die_area_mm2": 814,
+                    "memory_bandwidth_gbps": 4000,
+                    "interconnect_bandwidth_gbps": 900,
+                    "datacenter": True,
+                }
+            ]
+        },
+    )
+    throughput: Annotated[list[SpecThroughput], Field(max_length=10)] = Field(
+        default_factory=list, description="Dense peak throughput per precision; required for a logic IC"
+    )
+    die_area_mm2: Positive | None = Field(None, description="Applicable die area (Technical Note 4), mm2")
+    memory_bandwidth_gbps: Positive | None = None
+    interconnect_bandwidth_gbps: Positive | None = Field(
+        None, description="Aggregate bidirectional chip-to-chip I/O bandwidth, GB/s"
+    )
+    datacenter: bool = Field(description="Designed or marketed for use in datacenters")
+    kind: Literal["logic", "hbm"] = Field("logic", description="logic IC, or a stand-alone HBM stack (3A090.c)")

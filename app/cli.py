@@ -1,0 +1,171 @@
+"""The `chipclass` command: serve, migrate, seed, keys, classify, decisions, export-openapi."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from app.config import get_settings
+
+cli = typer.Typer(help="chipclass: export-control classification and screening for AI accelerators", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
+decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(decisions_cli, name="decisions")
+
+
+@cli.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default CHIPCLASS_HOST or 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default CHIPCLASS_PORT or 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Start the HTTP service (migrates and seeds on start unless configured otherwise)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply Alembic migrations (for orchestrators that migrate in a separate job)."""
+    from app import migrate as m
+
+    m.upgrade(get_settings().database_url, revision)
+    typer.echo(f"migrated to {revision}")
+
+
+@cli.command()
+def seed() -> None:
+    """Load the shipped reference data into the database (idempotent)."""
+    from app.db import make_engine
+    from app.regulations import loader, service
+
+    settings = get_settings()
+    report = service.seed(make_engine(settings), loader.read_reference_files())
+    typer.echo(json.dumps(report.__dict__, indent=2))
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    scope: Annotated[list[str], typer.Option(help="read, screen, admin or audit; repeat for several")],
+) -> None:
+    """Create a key; the key itself is the last line of output (shown once)."""
+    from app.db import make_engine, session_scope
+    from app.security import create_key
+
+    try:
+        with session_scope(make_engine(get_settings())) as session:
+            row, raw = create_key(session, name, scope)
+            typer.echo(f"created key {row.id} ({name}) with scopes {', '.join(row.scopes)}", err=True)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(raw)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from sqlmodel import Session, select
+
+    from app.db import make_engine
+    from app.security import ApiKey
+
+    with Session(make_engine(get_settings())) as session:
+        for row in session.exec(select(ApiKey)):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{row.created_at:%Y-%m-%d}\t{state}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id (takes effect within the key cache TTL on running replicas)."""
+    from app.db import make_engine, session_scope
+    from app.security import revoke
+
+    with session_scope(make_engine(get_settings())) as session:
+        if not revoke(session, key_id):
+            typer.echo(f"no key {key_id}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@decisions_cli.command("verify")
+def decisions_verify() -> None:
+    """Check the hash chain; exit 1 and name the first broken link if any."""
+    from app.db import make_engine
+    from app.decisions.store import verify
+
+    result = verify(make_engine(get_settings()))
+    typer.echo(json.dumps(result.__dict__, indent=2))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def classify(
+    accelerator_id: str,
+    as_of: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
+) -> None:
+    """Classify a catalog accelerator offline from the shipped data (no database)."""
+    from app.regulations import loader
+    from app.rules import classify as c, metrics
+
+    files = loader.read_reference_files()
+    book = loader.build_book(files, files.rulesets, files.group_changes, files.version)
+    record = next((a for a in files.accelerators if a.id == accelerator_id), None)
+    if record is None:
+        typer.echo(f"unknown accelerator {accelerator_id}", err=True)
+        raise typer.Exit(2)
+    on = date.fromisoformat(as_of) if as_of else date.today()
+    m = metrics.compute(loader.spec_from_record(record), book.definitions.bit_lengths)
+    result = c.classify(m, book.in_force(on), book.definitions)
+    typer.echo(f"{accelerator_id} on {on}: {result.summary}")
+    if result.tpp:
+        typer.echo(f"  TPP {result.tpp.value} ({result.tpp.precision}), performance density {result.performance_density}")
+    for r in result.rulesets:
+        for clause in r.clauses:
+            for cond in clause.conditions:
+                typer.echo(f"  [{r.ruleset.id} {clause.id}] {cond.explanation}")
+
+
+@cli.command("export-openapi")
+def export_openapi(
+    output: Annotated[Path, typer.Option(help="Where to write; - for stdout")] = Path("openapi/openapi.json"),
+) -> None:
+    """Write the OpenAPI document generated from the app."""
+    from app.openapi import render
+
+    text = render()
+    if str(output) == "-":
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Settings from the environment (prefix CHIPCLASS_); refuses unsafe production defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./chipclass.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHIPCLASS_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = Field(5, ge=1, le=100)
+    db_max_overflow: int = Field(10, ge=0, le=100)
+    db_pool_timeout_s: float = Field(5.0, gt=0, le=60)
+    db_connect_timeout_s: int = Field(5, ge=1, le=60)
+    db_statement_timeout_ms: int = Field(10_000, ge=100, le=600_000)
+    sqlite_busy_timeout_ms: int = Field(10_000, ge=0, le=600_000)
+    migrate_on_start: bool = True
+    seed_on_start: bool = True
+    bootstrap_admin_key: SecretStr | None = None
+    reload_interval_s: float = Field(2.0, gt=0, le=3600)
+    key_cache_ttl_s: float = Field(10.0, ge=0, le=3600)
+    max_body_bytes: int = Field(2_000_000, ge=1024, le=50_000_000)
+    rate_limit_per_s: float = Field(0, ge=0, description="per API key; 0 disables")
+    rate_limit_burst: int = Field(200, ge=1)
+    idempotency_ttl_h: int = Field(48, ge=24)
+    shutdown_grace_s: int = Field(20, ge=1, le=600)
+    db_retry_max_s: float = Field(30.0, gt=0)
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.environment == "production":
+            key = self.bootstrap_admin_key.get_secret_value() if self.bootstrap_admin_key else None
+            if key is not None and len(key) < 32:
+                raise ValueError("CHIPCLASS_BOOTSTRAP_ADMIN_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,213 @@
+"""The append-only, hash-chained decision log.
+
+Every writer first bumps the single ``decision_chain`` row: on PostgreSQL that row lock, and on
+SQLite the database write lock it takes, serialise writers, so the chain never forks. Nothing
+here updates or deletes a decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app.decisions.models import Decision, DecisionChain, IdempotencyRecord
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_hash(d: Decision) -> str:
+    """Hash over every field of the record and the previous record's hash."""
+    content = {
+        "seq": d.seq,
+        "id": d.id,
+        "kind": d.kind,
+        "created_at": _utc(d.created_at).isoformat(),
+        "api_key_id": d.api_key_id,
+        "request_id": d.request_id,
+        "idempotency_key": d.idempotency_key,
+        "request_hash": d.request_hash,
+        "request": d.request,
+        "response": d.response,
+        "rulesets": d.rulesets,
+        "data_version": d.data_version,
+        "prev_hash": d.prev_hash,
+    }
+    return sha256(canonical(content))
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: str
+    kind: str
+    api_key_id: str | None
+    request_id: str
+    idempotency_key: str | None
+    request: str
+    response: str
+    rulesets: list[str]
+    data_version: str
+
+    @property
+    def request_hash(self) -> str:
+        return sha256(self.request)
+
+
+@dataclass(frozen=True)
+class Stored:
+    decision_id: str
+    response: str
+    replayed: bool
+
+
+class IdempotencyConflict(Exception):
+    pass
+
+
+def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
+    """Commit one decision (or find the one its idempotency key already made)."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            head = session.execute(
+                update(DecisionChain)
+                .where(col(DecisionChain.id) == 1)
+                .values(last_seq=DecisionChain.last_seq + 1)
+                .returning(DecisionChain.last_seq, DecisionChain.last_hash)  # type: ignore[arg-type]
+            ).one()
+            if draft.idempotency_key is not None and draft.api_key_id is not None:
+                found = _replay(session, draft, idempotency_ttl)
+                if found is not None:
+                    session.rollback()
+                    return found
+            decision = Decision(
+                seq=head[0],
+                id=draft.id,
+                kind=draft.kind,
+                created_at=datetime.now(UTC),
+                api_key_id=draft.api_key_id,
+                request_id=draft.request_id,
+                idempotency_key=draft.idempotency_key,
+                request_hash=draft.request_hash,
+                request=draft.request,
+                response=draft.response,
+                rulesets=canonical(draft.rulesets),
+                data_version=draft.data_version,
+                prev_hash=head[1],
+                hash="",
+            )
+            decision.hash = record_hash(decision)
+            session.add(decision)
+            if draft.idempotency_key is not None and draft.api_key_id is not None:
+                session.add(
+                    IdempotencyRecord(
+                        api_key_id=draft.api_key_id,
+                        key=draft.idempotency_key,
+                        request_hash=draft.request_hash,
+                        decision_id=draft.id,
+                        created_at=decision.created_at,
+                    )
+                )
+            session.execute(
+                update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_hash=decision.hash)
+            )
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return Stored(draft.id, draft.response, False)
+
+
+def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:
+    cutoff = datetime.now(UTC) - ttl
+    session.execute(
+        delete(IdempotencyRecord).where(
+            col(IdempotencyRecord.api_key_id) == draft.api_key_id,
+            col(IdempotencyRecord.key) == draft.idempotency_key,
+            col(IdempotencyRecord.created_at) < cutoff,
+        )
+    )
+    record = session.exec(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == draft.api_key_id, IdempotencyRecord.key == draft.idempotency_key
+        )
+    ).first()
+    if record is None:
+        return None
+    if record.request_hash != draft.request_hash:
+        raise IdempotencyConflict(record.decision_id)
+    stored = session.exec(select(Decision).where(Decision.id == record.decision_id)).one()
+    return Stored(stored.id, stored.response, True)
+
+
+def get(engine: Engine, decision_id: str) -> Decision | None:
+    with Session(engine) as session:
+        return session.exec(select(Decision).where(Decision.id == decision_id)).first()
+
+
+def page(engine: Engine, after_seq: int, limit: int, kind: str | None = None) -> list[Decision]:
+    with Session(engine) as session:
+        query = select(Decision).where(col(Decision.seq) > after_seq)
+        if kind:
+            query = query.where(Decision.kind == kind)
+        return list(session.exec(query.order_by(col(Decision.seq)).limit(limit)))
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    last_seq: int
+    head_hash: str
+    first_broken_seq: int | None = None
+    first_broken_id: str | None = None
+    problem: str | None = None
+
+
+def verify(engine: Engine, batch: int = 1000) -> Verification:
+    """Walk the chain from the start; report the first broken link."""
+    prev_hash, expected_seq, checked = GENESIS, 1, 0
+    with Session(engine) as session:
+        head = session.get(DecisionChain, 1)
+        while True:
+            rows = list(
+                session.exec(
+                    select(Decision).where(col(Decision.seq) >= expected_seq).order_by(col(Decision.seq)).limit(batch)
+                )
+            )
+            if not rows:
+                break
+            for d in rows:
+                problem = None
+                if d.seq != expected_seq:
+                    problem = f"sequence gap: expected {expected_seq}, found {d.seq}"
+                elif d.prev_hash != prev_hash:
+                    problem = "prev_hash does not match the previous record's hash"
+                elif record_hash(d) != d.hash:
+                    problem = "content does not match its hash (record altered)"
+                if problem:
+                    return Verification(False, checked, expected_seq - 1, prev_hash, d.seq, d.id, problem)
+                prev_hash, expected_seq, checked = d.hash, d.seq + 1, checked + 1
+        if head is not None and (head.last_hash != prev_hash or head.last_seq != expected_seq - 1):
+            return Verification(
+                False, checked, expected_seq - 1, prev_hash, expected_seq, None,
+                "chain head does not match the last record (records missing at the end)",
+            )
+    return Verification(True, checked, expected_seq - 1, prev_hash)

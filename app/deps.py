@@ -1,0 +1,105 @@
+"""Annotated dependencies shared by the routers."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+
+from app.config import Settings
+from app.errors import ProblemError
+from app.regulations.snapshot import Snapshot, SnapshotStore
+from app.security import KeyVerifier, Principal, Scope
+
+bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer cc_...`")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_store(request: Request) -> SnapshotStore:
+    store: SnapshotStore = request.app.state.store
+    return store
+
+
+def get_snapshot(request: Request) -> Snapshot:
+    store: SnapshotStore = request.app.state.store
+    if not store.loaded:
+        raise ProblemError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})
+    return store.current
+
+
+class RateLimiter:
+    """A token bucket per API key (in-process)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> float:
+        """0 when allowed, else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        return 0.0
+
+
+def require(*scopes: Scope) -> object:
+    """A dependency that authenticates the bearer key and checks it holds one of ``scopes``
+    (``admin`` implies every scope)."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None or not credentials.credentials:
+            raise ProblemError(
+                "unauthorized", "Send an API key: Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"}
+            )
+        verifier: KeyVerifier = request.app.state.keys
+        raw = credentials.credentials
+        found, principal = verifier.cached(raw)
+        if not found:
+            principal = await run_in_threadpool(verifier.verify, raw)
+        if principal is None:
+            raise ProblemError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        if not principal.scopes.intersection(scopes) and "admin" not in principal.scopes:
+            raise ProblemError("forbidden", f"This operation needs the scope {' or '.join(scopes)}")
+        wait = request.app.state.rate_limiter.allow(principal.key_id)
+        if wait:
+            raise ProblemError(
+                "rate_limited", "Rate limit exceeded for this API key", headers={"Retry-After": str(max(1, round(wait)))}
+            )
+        request.scope.setdefault("state", {})["api_key_id"] = principal.key_id
+        return principal
+
+    return Depends(dependency)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+StoreDep = Annotated[SnapshotStore, Depends(get_store)]
+SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+Reader = Annotated[Principal, require("read")]
+Screener = Annotated[Principal, require("screen")]
+Admin = Annotated[Principal, require("admin")]
+Auditor = Annotated[Principal, require("audit")]
+ScreenerOrAuditor = Annotated[Principal, require("screen", "audit")]

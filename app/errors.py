@@ -1,0 +1,180 @@
+"""RFC 9457 problem details: one catalogue of errors, each with a stable ``code``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("chipclass.errors")
+
+PROBLEM_TYPE = "https://chipclass.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+# code -> (status, title)
+CATALOGUE: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "Bad request"),
+    "unauthorized": (401, "Missing or unknown API key"),
+    "forbidden": (403, "The API key lacks the scope this operation needs"),
+    "not_found": (404, "Not found"),
+    "unknown_accelerator": (404, "Unknown accelerator"),
+    "unknown_country": (404, "Unknown country"),
+    "unknown_ruleset": (404, "Unknown ruleset"),
+    "unknown_screening": (404, "Unknown screening"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "not_acceptable": (406, "Not acceptable"),
+    "conflict": (409, "Conflict with existing data"),
+    "payload_too_large": (413, "Request body too large"),
+    "unsupported_media_type": (415, "Unsupported media type"),
+    "validation_error": (422, "Request is not valid"),
+    "undetermined": (422, "The spec lacks a figure that decides the answer"),
+    "idempotency_key_reused": (422, "Idempotency-Key reused with a different request"),
+    "invalid_ruleset": (422, "Ruleset is not valid"),
+    "rate_limited": (429, "Too many requests"),
+    "internal_error": (500, "Internal error"),
+    "database_unavailable": (503, "Database unavailable; retry later"),
+    "not_ready": (503, "Service not ready"),
+}
+
+
+class FieldProblem(BaseModel):
+    pointer: str = Field(description="Where the problem is, e.g. /lines/0/quantity")
+    detail: str
+
+
+class Problem(BaseModel):
+    """application/problem+json (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    code: str = Field(description="Stable machine-readable error code")
+    request_id: str | None = None
+    errors: list[FieldProblem] = []
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status, self.title = CATALOGUE[code]
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def field_error(pointer: str, detail: str, code: str = "validation_error") -> ProblemError:
+    return ProblemError(code, f"{pointer}: {detail}", [FieldProblem(pointer=pointer, detail=detail)])
+
+
+def problem_response(
+    request: Request | None, code: str, detail: str, errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None, status: int | None = None,
+) -> JSONResponse:
+    default_status, title = CATALOGUE[code]
+    request_id = None
+    instance = None
+    if request is not None:
+        request_id = request.scope.get("state", {}).get("request_id")
+        instance = request.url.path
+    body = Problem(
+        type=PROBLEM_TYPE + code,
+        title=title,
+        status=status or default_status,
+        detail=detail,
+        instance=instance,
+        code=code,
+        request_id=request_id,
+        errors=errors or [],
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=status or default_status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    if loc and loc[0] in ("query", "path", "header") and len(loc) > 1:
+        return f"{loc[0]}:{'/'.join(str(p) for p in loc[1:])}"
+    return "/" + "/".join(parts)
+
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "not_ready",
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(request, exc.code, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            msg = str(err.get("msg", "invalid"))
+            if err.get("type") == "json_invalid":
+                msg = "body is not valid JSON"
+            errors.append(FieldProblem(pointer=_pointer(loc), detail=msg))
+        detail = "; ".join(f"{e.pointer}: {e.detail}" for e in errors[:5])
+        if len(errors) > 5:
+            detail += f"; and {len(errors) - 5} more"
+        return problem_response(request, "validation_error", detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+        headers = dict(exc.headers or {})
+        return problem_response(request, code, str(exc.detail), headers=headers, status=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DBAPIError)
+    async def _db(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database error: %s", type(exc).__name__, exc_info=exc)
+        return problem_response(
+            request, "database_unavailable", "The database did not answer; nothing was recorded.",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(request, "internal_error", "An unexpected error occurred; it has been logged.")
+
+
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for an operation: each status with the problem schema."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        status, title = CATALOGUE[code]
+        entry = out.setdefault(status, {"description": title, "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        if title not in entry["description"]:
+            entry["description"] += f"; {title}"
+    return out

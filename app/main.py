@@ -1,0 +1,187 @@
+"""create_app(): middleware, error handlers, routers under /v1, and the lifespan that migrates,
+seeds, bootstraps a key and keeps the rule snapshot current."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from app import migrate
+from app.catalog.router import router as catalog_router
+from app.config import Settings, get_settings
+from app.db import make_engine, session_scope
+from app.decisions.router import router as decisions_router
+from app.deps import RateLimiter
+from app.errors import Problem, install, problem_response
+from app.keys import router as keys_router
+from app.observability import EdgeMiddleware, Metrics, configure_logging
+from app.regulations import loader, service as reference
+from app.regulations.router import router as regulations_router
+from app.regulations.snapshot import SnapshotStore
+from app.screening.router import router as screening_router
+from app.security import KeyVerifier, create_key, has_any_key
+
+log = logging.getLogger("chipclass")
+VERSION = "0.1.0"
+
+
+class UnsafeConfiguration(RuntimeError):
+    pass
+
+
+def bootstrap(app: FastAPI) -> None:
+    """Blocking: migrate, seed, make sure a key exists, load the rules. Idempotent."""
+    settings: Settings = app.state.settings
+    engine = app.state.engine
+    if settings.migrate_on_start:
+        migrate.upgrade(settings.database_url)
+    elif not migrate.at_head(engine, settings.database_url):
+        raise RuntimeError("database schema is not at head; run `chipclass migrate`")
+    if settings.seed_on_start:
+        report = reference.seed(engine, app.state.store.files)
+        if report.changed:
+            log.info("reference data seeded", extra={"report": report.__dict__})
+    with session_scope(engine) as session:
+        ensure_key(session, settings)
+    app.state.store.refresh(force=True)
+
+
+def ensure_key(session: Session, settings: Settings) -> None:
+    if has_any_key(session):
+        return
+    if settings.bootstrap_admin_key is not None:
+        create_key(session, "bootstrap-admin", ["admin"], settings.bootstrap_admin_key.get_secret_value())
+        log.info("admin key created from CHIPCLASS_BOOTSTRAP_ADMIN_KEY")
+        return
+    if settings.environment == "production":
+        raise UnsafeConfiguration(
+            "production mode with no API keys: set CHIPCLASS_BOOTSTRAP_ADMIN_KEY or create one with `chipclass keys create`"
+        )
+    _, raw = create_key(session, "first-start-admin", ["admin"])
+    # printed once, on stdout, so the operator can copy it; it is stored only as a hash
+    print(f"chipclass: created admin API key (shown once): {raw}", flush=True)
+
+
+async def _bootstrap_with_retry(app: FastAPI) -> None:
+    delay = 0.5
+    max_delay = app.state.settings.db_retry_max_s
+    while True:
+        try:
+            await run_in_threadpool(bootstrap, app)
+            app.state.ready_error = None
+            log.info("ready", extra={"data_version": app.state.store.current.data_version})
+            return
+        except UnsafeConfiguration as exc:
+            log.critical("refusing to start: %s", exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        except (SQLAlchemyError, OSError) as exc:
+            app.state.ready_error = f"database: {type(exc).__name__}"
+            log.error("database not reachable, retrying in %.1fs: %s", delay, str(exc).splitlines()[0][:300])
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
+async def _poll(app: FastAPI) -> None:
+    """Reload the snapshot when another replica changed reference data."""
+    store: SnapshotStore = app.state.store
+    interval = app.state.settings.reload_interval_s
+    while True:
+        await asyncio.sleep(interval)
+        if not store.loaded:
+            continue
+        try:
+            await run_in_threadpool(store.refresh)
+        except SQLAlchemyError as exc:
+            log.warning("reload check failed: %s", type(exc).__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    boot = asyncio.create_task(_bootstrap_with_retry(app))
+    poll = asyncio.create_task(_poll(app))
+    try:
+        yield
+    finally:
+        for task in (boot, poll):
+            task.cancel()
+        await asyncio.gather(boot, poll, return_exceptions=True)
+        app.state.engine.dispose()
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="chipclass",
+        version=VERSION,
+        summary="Export-control classification and order screening for AI accelerators (EAR 3A090/4A090, 742.6)",
+        description=(
+            "Decision support for compliance officers, not a licence or legal advice. "
+            "Authenticate with `Authorization: Bearer <key>`. Errors are `application/problem+json` with a stable `code`."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        responses={},
+    )
+    engine = make_engine(settings)
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.metrics = metrics
+    app.state.store = SnapshotStore(engine, loader.read_reference_files())
+    app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.ready_error = "starting"
+    install(app)
+    for router in (catalog_router, screening_router, regulations_router, decisions_router, keys_router):
+        app.include_router(router)
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
+
+    @app.get("/healthz", operation_id="healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive (does not touch the database)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", operation_id="readyz", tags=["operations"],
+             responses={503: {"description": "Not ready", "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}})
+    async def readyz(request: Request) -> Any:
+        """Ready: database reachable, migrations at head, rules loaded."""
+        checks: dict[str, str] = {}
+        try:
+            at_head = await asyncio.wait_for(
+                run_in_threadpool(migrate.at_head, engine, settings.database_url), timeout=settings.db_connect_timeout_s + 1
+            )
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if at_head else "behind"
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            checks["database"] = f"unreachable ({type(exc).__name__})"
+            checks["migrations"] = "unknown"
+        store: SnapshotStore = request.app.state.store
+        checks["rules"] = "ok" if store.loaded else "not loaded"
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ready", "checks": checks, "data_version": store.current.data_version}
+        detail = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+        return problem_response(request, "not_ready", detail, headers={"Retry-After": "2"})
+
+    @app.get("/metrics", operation_id="metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus() -> Response:
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype)
+
+    return app

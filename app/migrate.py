@@ -1,0 +1,44 @@
+"""Alembic, driven from code: the only way the schema is created or changed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from app.db import normalize_url
+
+ALEMBIC_DIR = Path(os.environ.get("CHIPCLASS_ALEMBIC_DIR") or Path(__file__).resolve().parent.parent / "alembic")
+
+
+def config(database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(database_url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(config(database_url), revision)
+
+
+def heads(database_url: str) -> set[str]:
+    return set(ScriptDirectory.from_config(config(database_url)).get_heads())
+
+
+def current(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def at_head(engine: Engine, database_url: str) -> bool:
+    return current(engine) == heads(database_url)

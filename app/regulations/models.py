@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+class Ruleset(SQLModel, table=True):
+    """A ruleset version. Never updated once written; a change is a new row."""
+
+    __tablename__ = "ruleset"
+    id: str = Field(primary_key=True, max_length=80)
+    family: str = Field(max_length=60, index=True)
+    effective_from: date
+    effective_to: date | None = None
+    enforced: bool
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class CountryGroupChange(SQLModel, table=True):
+    """A dated add/remove of a country in a Country Group (append-only)."""
+
+    __tablename__ = "country_group_change"
+    id: int | None = Field(default=None, primary_key=True)
+    group: str = Field(max_length=3)
+    country: str = Field(max_length=2)
+    action: str = Field(max_length=6)
+    effective: date
+    citation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ReferenceState(SQLModel, table=True):
+    """One row: bumped on every reference-data change so replicas know to reload."""
+
+    __tablename__ = "reference_state"
+    id: int = Field(default=1, primary_key=True)
+    revision: int = 0
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

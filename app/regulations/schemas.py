@@ -1,0 +1,223 @@
+"""Ruleset documents: the one schema for shipped YAML, the admin API and browsing.
+
+Validation here is what makes a ruleset well-formed: known metrics, operators that fit their
+values, at least one citation, a sane effective range.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
+NumericMetric = Literal[
+    "tpp",
+    "performance_density",
+    "memory_bandwidth_density",
+    "memory_bandwidth_gbps",
+    "interconnect_bandwidth_gbps",
+    "memory_plus_interconnect_gbps",
+]
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.()_: -]{0,79}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Eccn = Annotated[str, StringConstraints(pattern=r"^[0-9][A-Z][0-9]{3}(\.[a-z])?$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+GroupCode = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
+Group = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
+
+NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], Decimal]
+FlagCondition = tuple[Literal["datacenter"], Literal["=="], bool]
+SetCondition = tuple[
+    Literal["eccn", "kind"],
+    Literal["in"],
+    Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(min_length=1, max_length=20)],
+]
+Condition = NumericCondition | FlagCondition | SetCondition
+Conditions = Annotated[list[Condition], Field(min_length=1, max_length=20)]
+
+_strict = ConfigDict(extra="forbid")
+
+
+class CitationDoc(BaseModel):
+    model_config = _strict
+    source: Short
+    source_kind: SourceKind
+    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=500)] | None = None
+    document: Short | None = None
+    note: Text | None = None
+
+
+class ItemScopeDoc(BaseModel):
+    """Items a rule reaches: ECCNs, or any of several condition sets."""
+
+    model_config = _strict
+    eccns: Annotated[list[Eccn], Field(max_length=20)] = []
+    any_of: Annotated[list[Conditions], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ItemScopeDoc:
+        if not self.eccns and not self.any_of:
+            raise ValueError("an item scope needs eccns or any_of")
+        return self
+
+
+class CountrySetDoc(BaseModel):
+    model_config = _strict
+    all_countries: bool = False
+    groups: Annotated[list[GroupCode], Field(max_length=20)] = []
+    countries: Annotated[list[CountryCode], Field(max_length=300)] = []
+    except_groups: Annotated[list[GroupCode], Field(max_length=20)] = []
+    except_countries: Annotated[list[CountryCode], Field(max_length=300)] = []
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CountrySetDoc:
+        if not (self.all_countries or self.groups or self.countries):
+            raise ValueError("a country set needs all_countries, groups or countries")
+        return self
+
+
+class ExceptionDoc(BaseModel):
+    model_config = _strict
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,5}$")]
+    name: Short
+    citation: Short
+    notification_required: bool
+    eligible: ItemScopeDoc
+    note: Text | None = None
+
+
+class DestinationRuleDoc(BaseModel):
+    model_config = _strict
+    id: Id
+    label: Short
+    citation: Short
+    items: ItemScopeDoc
+    destinations: CountrySetDoc | None = None
+    headquarters: CountrySetDoc | None = None
+    review_policy: Short | None = None
+    exceptions: Annotated[list[ExceptionDoc], Field(max_length=10)] = []
+
+    @model_validator(mode="after")
+    def _has_party(self) -> DestinationRuleDoc:
+        if self.destinations is None and self.headquarters is None:
+            raise ValueError("a destination rule needs destinations or headquarters")
+        return self
+
+
+class ReviewPolicyDoc(BaseModel):
+    model_config = _strict
+    id: Id
+    label: Short
+    citation: Short
+    destinations: CountrySetDoc
+    bases: Annotated[list[Literal["destination", "headquarters"]], Field(min_length=1)]
+    transaction_types: Annotated[list[Literal["export", "reexport", "transfer"]], Field(min_length=1)]
+    items: ItemScopeDoc
+    review_policy: Short
+    conditions_text: Text | None = None
+
+
+class ClauseDoc(BaseModel):
+    model_config = _strict
+    id: Id
+    eccn: Eccn
+    text: Text
+    all: Conditions
+
+
+class NoteDoc(BaseModel):
+    model_config = _strict
+    id: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    text: Text
+    all: Conditions
+
+
+class ClassificationDoc(BaseModel):
+    model_config = _strict
+    clauses: Annotated[list[ClauseDoc], Field(min_length=1, max_length=50)]
+    notes: Annotated[list[NoteDoc], Field(max_length=20)] = []
+
+
+class RulesetDoc(BaseModel):
+    """A versioned ruleset: thresholds, destination rules, review policies, citations."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "example-2027-01-01",
+                    "family": "example-family",
+                    "title": "Example: licence for 3A090.a items to D:5",
+                    "effective_from": "2027-01-01",
+                    "enforced": True,
+                    "source_kind": "regulation",
+                    "citations": [{"source": "92 FR 1 (2027-01-01)", "source_kind": "regulation"}],
+                    "destination_rules": [
+                        {
+                            "id": "example-d5",
+                            "label": "3A090.a to D:5",
+                            "citation": "15 CFR 742.6",
+                            "items": {"eccns": ["3A090.a"]},
+                            "destinations": {"groups": ["D:5"]},
+                            "review_policy": "presumption of denial",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{2,79}$")]
+    family: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,59}$")]
+    title: Short
+    summary: Text = ""
+    effective_from: date
+    effective_to: date | None = Field(None, description="First day it no longer applies (exclusive)")
+    supersedes: Annotated[str, StringConstraints(max_length=80)] | None = Field(
+        None, description="An older ruleset of the same family that this one ends on its effective_from"
+    )
+    enforced: bool = True
+    source_kind: SourceKind
+    citations: Annotated[list[CitationDoc], Field(min_length=1, max_length=20)]
+    classification: ClassificationDoc | None = None
+    destination_rules: Annotated[list[DestinationRuleDoc], Field(max_length=50)] = []
+    review_policies: Annotated[list[ReviewPolicyDoc], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RulesetDoc:
+        if self.effective_to is not None and self.effective_to <= self.effective_from:
+            raise ValueError("effective_to must be after effective_from")
+        if not (self.classification or self.destination_rules or self.review_policies):
+            raise ValueError("a ruleset needs classification, destination_rules or review_policies")
+        rule_ids = [r.id for r in self.destination_rules] + [p.id for p in self.review_policies]
+        if len(rule_ids) != len(set(rule_ids)):
+            raise ValueError("rule ids must be unique within a ruleset")
+        return self
+
+
+class GroupChangeDoc(BaseModel):
+    """One dated change of a Country Group membership."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "group": "D:5",
+                    "country": "KH",
+                    "action": "remove",
+                    "effective": "2026-02-03",
+                    "citation": {"source": "BIS conforming rule, RIN 0694-AK41", "source_kind": "regulation"},
+                }
+            ]
+        },
+    )
+    group: Group
+    country: CountryCode
+    action: Literal["add", "remove"]
+    effective: date
+    citation: CitationDoc

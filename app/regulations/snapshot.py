@@ -1,0 +1,113 @@
+"""The in-memory snapshot the hot path reads, and the store that swaps it atomically.
+
+The database is the source of truth for rulesets, Country Group changes and the catalog;
+``reference_state.revision`` tells every replica when to rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Mapping
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.catalog.models import Accelerator
+from app.catalog.schemas import AcceleratorRead
+from app.regulations import loader
+from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset
+from app.regulations.schemas import GroupChangeDoc, RulesetDoc
+from app.rules.book import RuleBook, Spec
+
+log = logging.getLogger("chipclass.snapshot")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    book: RuleBook
+    revision: int
+    rulesets: Mapping[str, RulesetDoc]
+    group_changes: tuple[GroupChangeDoc, ...]
+    catalog: Mapping[str, AcceleratorRead]
+    specs: Mapping[str, Spec]
+    search_text: Mapping[str, str]
+    loaded_at: datetime
+
+    @property
+    def data_version(self) -> str:
+        return self.book.data_version
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.data_version.encode()).hexdigest()[:20] + '"'
+
+
+def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
+    state = session.get(ReferenceState, 1)
+    revision = state.revision if state else 0
+    docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
+    changes = [
+        GroupChangeDoc.model_validate(
+            {"group": c.group, "country": c.country, "action": c.action, "effective": c.effective, "citation": c.citation}
+        )
+        for c in session.exec(select(CountryGroupChange).order_by(CountryGroupChange.id))  # type: ignore[arg-type]
+    ]
+    version = f"{files.version}+r{revision}"
+    book = loader.build_book(files, docs, changes, version)
+    catalog: dict[str, AcceleratorRead] = {}
+    specs: dict[str, Spec] = {}
+    text: dict[str, str] = {}
+    for row in session.exec(select(Accelerator).order_by(Accelerator.id)):  # type: ignore[arg-type]
+        item = AcceleratorRead.model_validate({**row.document, "data_version": row.data_version})
+        catalog[item.id] = item
+        specs[item.id] = loader.spec_from_record(item)
+        text[item.id] = " ".join([item.id, item.vendor, item.model, *item.aliases]).lower()
+    return Snapshot(
+        book=book,
+        revision=revision,
+        rulesets=MappingProxyType({d.id: d for d in sorted(docs, key=lambda d: (d.effective_from, d.id))}),
+        group_changes=tuple(changes),
+        catalog=MappingProxyType(catalog),
+        specs=MappingProxyType(specs),
+        search_text=MappingProxyType(text),
+        loaded_at=datetime.now(UTC),
+    )
+
+
+class SnapshotStore:
+    """Holds the current snapshot; ``refresh`` rebuilds it when the revision moved."""
+
+    def __init__(self, engine: Engine, files: loader.ReferenceFiles) -> None:
+        self.engine = engine
+        self.files = files
+        self._current: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Snapshot:
+        snap = self._current
+        if snap is None:
+            raise RuntimeError("rules not loaded")
+        return snap
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    def refresh(self, force: bool = False) -> bool:
+        """Blocking. Returns True when a new snapshot was swapped in."""
+        with self._lock:
+            with Session(self.engine) as session:
+                state = session.get(ReferenceState, 1)
+                revision = state.revision if state else 0
+                if not force and self._current is not None and self._current.revision == revision:
+                    return False
+                snap = build(self.files, session)
+            self._current = snap
+            log.info("rules loaded", extra={"data_version": snap.data_version, "rulesets": len(snap.rulesets)})
+            return True

@@ -1,0 +1,253 @@
+"""The rule book: an immutable snapshot of rulesets, country groups and the catalog.
+
+Plain frozen dataclasses, built once by the loader (``app.regulations.loader``) and swapped
+atomically when reference data changes. Nothing here performs I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Literal, Mapping
+
+Op = Literal[">=", ">", "<", "<=", "==", "in"]
+SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
+Basis = Literal["destination", "headquarters"]
+ConditionValue = Fraction | bool | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    source: str
+    source_kind: SourceKind
+    url: str | None = None
+    document: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``metric op value``; numbers are exact fractions, never floats."""
+
+    metric: str
+    op: Op
+    value: ConditionValue
+    text: str  # the threshold as written in the source, e.g. "4800"
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One paragraph of a control entry: every condition must hold."""
+
+    id: str
+    eccn: str
+    text: str
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A note that takes items out of the entry when all its conditions hold."""
+
+    id: str
+    text: str
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CountrySet:
+    """Countries selected by group membership and by code, on a given date."""
+
+    all_countries: bool = False
+    groups: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    except_groups: tuple[str, ...] = ()
+    except_countries: tuple[str, ...] = ()
+
+    def contains(self, country: str, groups_of_country: frozenset[str]) -> bool:
+        if country in self.except_countries or groups_of_country.intersection(self.except_groups):
+            return False
+        return (
+            self.all_countries
+            or country in self.countries
+            or bool(groups_of_country.intersection(self.groups))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScope:
+    """Which items a rule reaches: an ECCN in ``eccns`` or any of the condition sets."""
+
+    eccns: tuple[str, ...] = ()
+    any_of: tuple[tuple[Condition, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseException:
+    code: str
+    name: str
+    citation: str
+    notification_required: bool
+    eligible: ItemScope
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule:
+    id: str
+    label: str
+    citation: str
+    items: ItemScope
+    destinations: CountrySet | None
+    headquarters: CountrySet | None
+    review_policy: str | None
+    exceptions: tuple[LicenseException, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPolicyRule:
+    """Replaces the review policy of matching licence reasons (e.g. the 2026 China band)."""
+
+    id: str
+    label: str
+    citation: str
+    destinations: CountrySet
+    bases: tuple[Basis, ...]
+    transaction_types: tuple[str, ...]
+    items: ItemScope
+    review_policy: str
+    conditions_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    id: str
+    family: str
+    title: str
+    effective_from: date
+    effective_to: date | None  # exclusive
+    enforced: bool
+    source_kind: SourceKind
+    citations: tuple[Citation, ...]
+    clauses: tuple[Clause, ...] = ()
+    notes: tuple[Note, ...] = ()
+    destination_rules: tuple[DestinationRule, ...] = ()
+    review_policies: tuple[ReviewPolicyRule, ...] = ()
+    summary: str = ""
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    group: str
+    country: str
+    effective_from: date | None  # None: since before the first recorded change
+    effective_to: date | None  # exclusive; None: still in force
+    citation: Citation
+
+    def in_force(self, on: date) -> bool:
+        return (self.effective_from is None or self.effective_from <= on) and (
+            self.effective_to is None or on < self.effective_to
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CountryAlias:
+    """A territory the EAR treats as another country (Hong Kong as China)."""
+
+    country: str
+    treated_as: str
+    effective_from: date
+    citation: Citation
+
+
+@dataclass(frozen=True, slots=True)
+class Advisory:
+    """A warning attached to destinations (transshipment hubs, embargoes, local permits)."""
+
+    id: str
+    text: str
+    countries: tuple[str, ...]
+    groups: tuple[str, ...]
+    effective_from: date | None
+    citation: Citation
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    precision: str
+    dense_tops: Fraction
+    source: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """The figures the rules read. Missing figures are None and stay unknown."""
+
+    throughput: tuple[Throughput, ...]
+    datacenter: bool
+    die_area_mm2: Fraction | None = None
+    memory_bandwidth_gbps: Fraction | None = None
+    interconnect_bandwidth_gbps: Fraction | None = None
+    kind: Literal["logic", "hbm"] = "logic"
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """Definitions from the control entry itself (bit lengths of Technical Note 1)."""
+
+    bit_lengths: Mapping[str, int]
+    eccn_order: tuple[str, ...]
+    assembly_eccns: Mapping[str, str]
+    review_policy_order: tuple[str, ...]  # most restrictive first
+    citation: Citation
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook:
+    definitions: Definitions
+    rulesets: tuple[Ruleset, ...]
+    memberships: tuple[Membership, ...]
+    aliases: tuple[CountryAlias, ...]
+    advisories: tuple[Advisory, ...]
+    country_names: Mapping[str, str]
+    data_version: str
+    _by_id: Mapping[str, Ruleset] = field(init=False, repr=False, compare=False)
+    _by_country: Mapping[str, tuple[Membership, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", MappingProxyType({r.id: r for r in self.rulesets}))
+        index: dict[str, list[Membership]] = {}
+        for m in self.memberships:
+            index.setdefault(m.country, []).append(m)
+        frozen = {country: tuple(rows) for country, rows in index.items()}
+        object.__setattr__(self, "_by_country", MappingProxyType(frozen))
+
+    def ruleset(self, ruleset_id: str) -> Ruleset | None:
+        return self._by_id.get(ruleset_id)
+
+    def in_force(self, on: date) -> tuple[Ruleset, ...]:
+        """Enforced rulesets in force on a date, in data order."""
+        return tuple(r for r in self.rulesets if r.enforced and r.in_force(on))
+
+    def latest_change(self) -> date | None:
+        dates = [r.effective_from for r in self.rulesets]
+        dates += [r.effective_to for r in self.rulesets if r.effective_to]
+        dates += [m.effective_from for m in self.memberships if m.effective_from]
+        dates += [m.effective_to for m in self.memberships if m.effective_to]
+        return max(dates, default=None)
+
+    def resolve_country(self, code: str, on: date) -> tuple[str, CountryAlias | None]:
+        for alias in self.aliases:
+            if alias.country == code and alias.effective_from <= on:
+                return alias.treated_as, alias
+        return code, None
+
+    def groups_of(self, country: str, on: date) -> frozenset[str]:
+        rows = self._by_country.get(country, ())
+        return frozenset(m.group for m in rows if m.in_force(on))

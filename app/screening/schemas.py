@@ -1,0 +1,222 @@
+"""Request and response shapes of classifications, screenings and histories."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from app.catalog.schemas import AcceleratorId, SpecIn
+from app.rules.classify import (
+    CitationOut,
+    RulesetClassification,
+    RulesetRef,
+    TppResult,
+)
+from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
+
+CountryCode = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", to_upper=True),
+]
+RulesetId = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+AsOf = Annotated[
+    date,
+    Field(
+        ge=date(1990, 1, 1),
+        le=date(2100, 12, 31),
+        description="The day to evaluate (YYYY-MM-DD); default today (UTC)",
+    ),
+]
+AsOfQuery = Annotated[
+    date | None,
+    Query(ge=date(1990, 1, 1), le=date(2100, 12, 31), description="The day to evaluate (YYYY-MM-DD); default today (UTC)"),
+]
+TransactionType = Literal["export", "reexport", "transfer"]
+
+
+class ItemRef(BaseModel):
+    """Exactly one of ``accelerator_id`` (catalog) or ``spec`` (figures)."""
+
+    accelerator_id: AcceleratorId | None = None
+    spec: SpecIn | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ItemRef:
+        if (self.accelerator_id is None) == (self.spec is None):
+            raise ValueError("give exactly one of accelerator_id or spec")
+        return self
+
+
+class ClassificationRequest(ItemRef):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"accelerator_id": "nvidia-h100-sxm5-80gb", "as_of": "2025-06-01"},
+                {
+                    "spec": {
+                        "throughput": [{"precision": "fp16", "dense_tops": 148}],
+                        "die_area_mm2": 814,
+                        "datacenter": True,
+                    }
+                },
+            ]
+        },
+    )
+    as_of: AsOf | None = None
+    hypothetical_rulesets: Annotated[list[RulesetId], Field(max_length=5)] = Field(
+        default_factory=list,
+        description="Evaluate as if these rulesets (e.g. a non-enforced one) applied; the answer is marked hypothetical",
+    )
+
+
+class ClassificationResponse(BaseModel):
+    accelerator_id: str | None
+    as_of: date
+    evaluated_at: datetime
+    eccn: str | None = Field(description="3A090.a, 3A090.b, 3A090.c, or null when not controlled under 3A090")
+    assembly_eccn: str | None = Field(description="ECCN of computers and assemblies containing the IC (4A090)")
+    tpp: TppResult | None
+    performance_density: float | None
+    memory_bandwidth_density: float | None
+    notes_applied: list[str]
+    summary: str
+    rulesets: list[RulesetClassification]
+    spec_notes: list[str]
+    warnings: list[str]
+    hypothetical: bool
+    data_version: str
+    definitions: CitationOut
+    disclaimer: str = DISCLAIMER
+
+
+class EndUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    headquarters: CountryCode | None = Field(None, description="Where the end user is headquartered")
+    parent_headquarters: CountryCode | None = Field(
+        None, description="Where its ultimate parent is headquartered"
+    )
+
+
+class ScreeningLine(ItemRef):
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="Client-chosen line key, echoed in the answer; unique within a screening"
+    )
+    quantity: int = Field(ge=1, le=1_000_000_000)
+
+
+class ScreeningRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "destination": "SG",
+                    "end_user": {"name": "Example Pte Ltd", "headquarters": "SG", "parent_headquarters": "CN"},
+                    "lines": [
+                        {"key": "1", "accelerator_id": "nvidia-h20-96gb", "quantity": 8},
+                        {"key": "2", "accelerator_id": "nvidia-l40-48gb", "quantity": 4},
+                    ],
+                    "as_of": "2026-03-01",
+                }
+            ]
+        },
+    )
+    destination: CountryCode = Field(description="ISO 3166-1 alpha-2; HK is treated as CN")
+    end_user: EndUser
+    lines: Annotated[list[ScreeningLine], Field(min_length=1, max_length=1000)]
+    as_of: AsOf | None = None
+    transaction_type: TransactionType = Field(
+        "export", description="export from the US, reexport, or in-country transfer"
+    )
+    reference: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="The caller's order reference, kept with the decision"
+    )
+    hypothetical_rulesets: Annotated[list[RulesetId], Field(max_length=5)] = Field(
+        default_factory=list,
+        description="Evaluate as if these rulesets applied; a hypothetical answer is not stored as a decision",
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_keys(cls, lines: list[ScreeningLine]) -> list[ScreeningLine]:
+        seen: set[str] = set()
+        dupes = [line.key for line in lines if line.key in seen or seen.add(line.key)]  # type: ignore[func-returns-value]
+        if dupes:
+            raise ValueError(f"line keys must be unique; repeated: {', '.join(sorted(set(dupes))[:10])}")
+        return lines
+
+
+class LineClassification(BaseModel):
+    eccn: str | None
+    assembly_eccn: str | None
+    tpp: TppResult | None
+    performance_density: float | None
+    notes_applied: list[str]
+    summary: str
+
+
+class LineResult(BaseModel):
+    key: str
+    accelerator_id: str | None
+    quantity: int
+    classification: LineClassification
+    license_required: bool
+    reasons: list[Reason]
+    license_exceptions: list[ExceptionOut] = Field(
+        description="Exceptions that cover every reason of this line"
+    )
+    review_policy: str | None
+    warnings: list[str]
+
+
+class Provenance(BaseModel):
+    rulesets: list[RulesetRef]
+    data_version: str
+    as_of: date
+    evaluated_at: datetime
+    engine: str
+
+
+class ScreeningResponse(BaseModel):
+    id: str | None = Field(description="Decision id; null for a hypothetical answer, which is not stored")
+    hypothetical: bool
+    license_required: bool
+    destination: str
+    treated_as: str
+    end_user: EndUser
+    transaction_type: TransactionType
+    reference: str | None
+    lines: list[LineResult]
+    warnings: list[str]
+    provenance: Provenance
+    disclaimer: str = DISCLAIMER
+
+
+class HistoryInterval(BaseModel):
+    effective_from: date | None = Field(description="null: since before the first control")
+    effective_to: date | None = Field(description="exclusive; null: still in force")
+    rulesets: list[str]
+    eccn: str | None
+    license_required: bool
+    reasons: list[Reason]
+    license_exceptions: list[ExceptionOut]
+    review_policy: str | None
+    summary: str
+    warnings: list[str]
+
+
+class HistoryResponse(BaseModel):
+    accelerator_id: str
+    destination: str
+    headquarters: str | None
+    parent_headquarters: str | None
+    transaction_type: TransactionType
+    intervals: list[HistoryInterval]
+    data_version: str
+    disclaimer: str = DISCLAIMER

@@ -1,0 +1,297 @@
+"""Classifications, screenings and histories: the engine over the current snapshot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from app.errors import FieldProblem, ProblemError, field_error
+from app.regulations import loader
+from app.regulations.snapshot import Snapshot
+from app.rules import licensing, metrics
+from app.rules.book import Spec
+from app.rules.classify import Classification, UndeterminedError, citation_out, classify
+from app.rules.licensing import Party, RulesetError, Selection
+from app.screening.schemas import (
+    ClassificationRequest,
+    ClassificationResponse,
+    HistoryInterval,
+    HistoryResponse,
+    ItemRef,
+    LineClassification,
+    LineResult,
+    Provenance,
+    ScreeningRequest,
+    ScreeningResponse,
+    TransactionType,
+)
+
+ENGINE = "chipclass-rules/1"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class Item:
+    accelerator_id: str | None
+    spec: Spec
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def resolve_item(snap: Snapshot, ref: ItemRef, pointer: str, not_found: str = "unknown_accelerator") -> Item:
+    if ref.accelerator_id is not None:
+        spec = snap.specs.get(ref.accelerator_id)
+        if spec is None:
+            raise ProblemError(
+                not_found,
+                f"{pointer}/accelerator_id: no accelerator {ref.accelerator_id!r} in the catalog",
+                [FieldProblem(pointer=f"{pointer}/accelerator_id", detail="unknown accelerator id")],
+            )
+        record = snap.catalog[ref.accelerator_id]
+        warnings = tuple(
+            f"{record.id}: figure from an unverified source ({key})"
+            for key, src in record.sources.items()
+            if src.kind == "unverified"
+        )
+        return Item(ref.accelerator_id, spec, (), warnings)
+    assert ref.spec is not None
+    spec = loader.spec_from_input(ref.spec)
+    notes = tuple(
+        f"{t.precision}: sparse figure {t.dense_tops} halved to {t.dense_tops / 2} (Technical Note 3)"
+        for t in ref.spec.throughput
+        if t.sparse
+    )
+    return Item(None, spec, notes, ())
+
+
+def _metrics(snap: Snapshot, item: Item, pointer: str) -> metrics.Metrics:
+    try:
+        return metrics.compute(item.spec, snap.book.definitions.bit_lengths)
+    except metrics.SpecError as exc:
+        raise field_error(f"{pointer}/spec/{exc.field.replace('.', '/')}", exc.message) from exc
+
+
+def _undetermined(exc: UndeterminedError, pointer: str) -> ProblemError:
+    errors = [FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"required here: {exc}") for f in exc.fields]
+    return ProblemError("undetermined", str(exc), errors)
+
+
+def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
+    try:
+        return licensing.select(snap.book, on, today(), tuple(hypothetical))
+    except RulesetError as exc:
+        raise ProblemError(
+            "unknown_ruleset",
+            str(exc),
+            [FieldProblem(pointer="/hypothetical_rulesets", detail=f"unknown ruleset {exc.ruleset_id!r}")],
+        ) from exc
+
+
+def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationResponse:
+    on = req.as_of or today()
+    item = resolve_item(snap, req, "")
+    selection = _select(snap, on, req.hypothetical_rulesets)
+    m = _metrics(snap, item, "")
+    try:
+        c = classify(m, selection.rulesets, snap.book.definitions)
+    except UndeterminedError as exc:
+        raise _undetermined(exc, "") from exc
+    return ClassificationResponse(
+        accelerator_id=item.accelerator_id,
+        as_of=on,
+        evaluated_at=datetime.now(UTC),
+        eccn=c.eccn,
+        assembly_eccn=c.assembly_eccn,
+        tpp=c.tpp,
+        performance_density=c.performance_density,
+        memory_bandwidth_density=c.memory_bandwidth_density,
+        notes_applied=list(c.notes_applied),
+        summary=c.summary,
+        rulesets=list(c.rulesets),
+        spec_notes=list(item.notes),
+        warnings=list(selection.warnings + item.warnings),
+        hypothetical=selection.hypothetical,
+        data_version=snap.data_version,
+        definitions=citation_out(snap.book.definitions.citation),
+    )
+
+
+def _country(snap: Snapshot, code: str | None, pointer: str) -> None:
+    if code is not None and not loader.country_exists(code):
+        raise field_error(pointer, f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+
+
+def _line_classification(c: Classification) -> LineClassification:
+    return LineClassification(
+        eccn=c.eccn,
+        assembly_eccn=c.assembly_eccn,
+        tpp=c.tpp,
+        performance_density=c.performance_density,
+        notes_applied=list(c.notes_applied),
+        summary=c.summary,
+    )
+
+
+def _party(snap: Snapshot, destination: str, hq: str | None, parent: str | None,
+           transaction: TransactionType, on: date) -> tuple[Party, list[str]]:
+    book = snap.book
+    dest, alias = book.resolve_country(destination, on)
+    party = Party(
+        destination=dest,
+        headquarters=book.resolve_country(hq, on)[0] if hq else None,
+        parent_headquarters=book.resolve_country(parent, on)[0] if parent else None,
+        transaction_type=transaction,
+    )
+    return party, list(licensing.destination_warnings(book, party, destination, alias, on))
+
+
+def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
+    """Evaluate every line; raises ProblemError naming each bad line (nothing is stored then)."""
+    on = req.as_of or today()
+    _country(snap, req.destination, "/destination")
+    _country(snap, req.end_user.headquarters, "/end_user/headquarters")
+    _country(snap, req.end_user.parent_headquarters, "/end_user/parent_headquarters")
+    selection = _select(snap, on, req.hypothetical_rulesets)
+    party, dest_warnings = _party(
+        snap, req.destination, req.end_user.headquarters, req.end_user.parent_headquarters, req.transaction_type, on
+    )
+    problems: list[FieldProblem] = []
+    lines: list[LineResult] = []
+    memo: dict[str, tuple[Classification, licensing.Licensing, Item]] = {}
+    for index, line in enumerate(req.lines):
+        pointer = f"/lines/{index}"
+        memo_key = line.accelerator_id or json.dumps(line.spec.model_dump(mode="json") if line.spec else None, sort_keys=True)
+        try:
+            if memo_key not in memo:
+                item = resolve_item(snap, line, pointer, not_found="validation_error")
+                m = _metrics(snap, item, pointer)
+                c, lic = licensing.classify_and_license(snap.book, selection, m, party, on)
+                memo[memo_key] = (c, lic, item)
+            c, lic, item = memo[memo_key]
+        except UndeterminedError as exc:
+            problems.extend(
+                FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"line {line.key!r}: {exc}") for f in exc.fields
+            )
+            continue
+        except ProblemError as exc:
+            problems.extend(
+                FieldProblem(pointer=e.pointer, detail=f"line {line.key!r}: {e.detail}") for e in exc.errors
+            )
+            continue
+        lines.append(
+            LineResult(
+                key=line.key,
+                accelerator_id=item.accelerator_id,
+                quantity=line.quantity,
+                classification=_line_classification(c),
+                license_required=lic.license_required,
+                reasons=list(lic.reasons),
+                license_exceptions=list(lic.license_exceptions),
+                review_policy=lic.review_policy,
+                warnings=list(dict.fromkeys(lic.warnings + item.warnings + item.notes)),
+            )
+        )
+    if problems:
+        keys = sorted({p.detail.split("'")[1] for p in problems if "'" in p.detail})
+        raise ProblemError(
+            "validation_error",
+            f"{len(keys) or len(problems)} line(s) invalid: {', '.join(keys[:20])}; nothing was recorded",
+            problems[:200],
+        )
+    now = datetime.now(UTC)
+    return ScreeningResponse(
+        id=decision_id,
+        hypothetical=selection.hypothetical,
+        license_required=any(line.license_required for line in lines),
+        destination=req.destination,
+        treated_as=party.destination,
+        end_user=req.end_user,
+        transaction_type=req.transaction_type,
+        reference=req.reference,
+        lines=lines,
+        warnings=list(dict.fromkeys(list(selection.warnings) + dest_warnings)),
+        provenance=Provenance(
+            rulesets=list(selection.refs),
+            data_version=snap.data_version,
+            as_of=on,
+            evaluated_at=now,
+            engine=ENGINE,
+        ),
+    )
+
+
+def change_dates(snap: Snapshot) -> list[date]:
+    book = snap.book
+    dates: set[date] = set()
+    for r in book.rulesets:
+        if r.enforced:
+            dates.add(r.effective_from)
+            if r.effective_to:
+                dates.add(r.effective_to)
+    for mship in book.memberships:
+        for d in (mship.effective_from, mship.effective_to):
+            if d:
+                dates.add(d)
+    return sorted(dates)
+
+
+def history(
+    snap: Snapshot, accelerator_id: str, destination: str, hq: str | None, parent: str | None,
+    transaction: TransactionType,
+) -> HistoryResponse:
+    """The classification and licence picture for each interval between rule changes.
+
+    Consecutive intervals with the same outcome are merged.
+    """
+    _country(snap, destination, "query:destination")
+    _country(snap, hq, "query:headquarters")
+    _country(snap, parent, "query:parent_headquarters")
+    item = resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
+    m = _metrics(snap, item, "")
+    dates = change_dates(snap)
+    starts: list[date | None] = [None, *dates]
+    intervals: list[HistoryInterval] = []
+    for i, start in enumerate(starts):
+        on = start or (dates[0].replace(year=dates[0].year - 1) if dates else today())
+        selection = licensing.select(snap.book, on, on)
+        party, dest_warnings = _party(snap, destination, hq, parent, transaction, on)
+        try:
+            c, lic = licensing.classify_and_license(snap.book, selection, m, party, on)
+        except UndeterminedError as exc:
+            raise _undetermined(exc, "") from exc
+        end = starts[i + 1] if i + 1 < len(starts) else None
+        interval = HistoryInterval(
+            effective_from=start,
+            effective_to=end,
+            rulesets=[r.id for r in selection.rulesets],
+            eccn=c.eccn,
+            license_required=lic.license_required,
+            reasons=list(lic.reasons),
+            license_exceptions=list(lic.license_exceptions),
+            review_policy=lic.review_policy,
+            summary=c.summary,
+            warnings=list(dict.fromkeys(list(lic.warnings) + dest_warnings)),
+        )
+        prev = intervals[-1] if intervals else None
+        if prev is not None and _same(prev, interval):
+            intervals[-1] = prev.model_copy(update={"effective_to": end, "rulesets": list(dict.fromkeys(prev.rulesets + interval.rulesets))})
+        else:
+            intervals.append(interval)
+    return HistoryResponse(
+        accelerator_id=accelerator_id,
+        destination=destination,
+        headquarters=hq,
+        parent_headquarters=parent,
+        transaction_type=transaction,
+        intervals=intervals,
+        data_version=snap.data_version,
+    )
+
+
+def _same(a: HistoryInterval, b: HistoryInterval) -> bool:
+    keys = {"eccn", "license_required", "reasons", "license_exceptions", "review_policy", "summary"}
+    return a.model_dump(include=keys) == b.model_dump(include=keys)

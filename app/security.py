@@ -1,0 +1,138 @@
+"""API keys: stored only as SHA-256 hashes, scoped, revocable; verified through a short cache."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+Scope = Literal["read", "screen", "admin", "audit"]
+SCOPES: tuple[Scope, ...] = ("read", "screen", "admin", "audit")
+PREFIX = "cc"
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100)
+    key_hash: str = Field(max_length=64)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(raw: str) -> tuple[str, str] | None:
+    """``cc_<id>_<secret>`` -> (id, raw); None when malformed."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or len(parts[2]) < 16:
+        return None
+    return parts[1], raw
+
+
+def create_key(session: Session, name: str, scopes: list[str], raw: str | None = None) -> tuple[ApiKey, str]:
+    """Store a new key; returns the row and the raw key (shown once, never stored)."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
+    if raw is None:
+        key_id = secrets.token_hex(6)
+        raw = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    else:
+        parsed = split_key(raw)
+        key_id = parsed[0] if parsed else "boot" + secrets.token_hex(4)
+    row = ApiKey(
+        id=key_id,
+        name=name,
+        key_hash=_hash(raw),
+        scopes=sorted(set(scopes)),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row, raw
+
+
+class KeyVerifier:
+    """Verifies bearer keys; positive and negative results are cached for ``ttl`` seconds.
+
+    A revoked key keeps working on other replicas for at most ``ttl`` seconds.
+    """
+
+    def __init__(self, engine: Engine, ttl: float) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, raw: str) -> tuple[bool, Principal | None]:
+        hit = self._cache.get(raw)
+        if hit is not None and hit[1] > time.monotonic():
+            return True, hit[0]
+        return False, None
+
+    def verify(self, raw: str) -> Principal | None:
+        """Blocking: reads the database on a cache miss (call from a worker thread)."""
+        found, principal = self.cached(raw)
+        if found:
+            return principal
+        principal = self._load(raw)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[raw] = (principal, time.monotonic() + self.ttl)
+        return principal
+
+    def _load(self, raw: str) -> Principal | None:
+        parsed = split_key(raw)
+        if parsed is None and not raw.startswith("cc_"):
+            parsed = None
+        with Session(self.engine) as session:
+            rows: list[Any] = []
+            if parsed is not None:
+                row = session.get(ApiKey, parsed[0])
+                rows = [row] if row is not None else []
+            if not rows:
+                # bootstrap keys taken from configuration may not follow the cc_ format
+                rows = list(session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(raw))))
+            for row in rows:
+                if row.revoked_at is None and hmac.compare_digest(row.key_hash, _hash(raw)):
+                    return Principal(row.id, row.name, frozenset(row.scopes))
+        return None
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+def has_any_key(session: Session) -> bool:
+    return session.exec(select(ApiKey.id).limit(1)).first() is not None
+
+
+def revoke(session: Session, key_id: str) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+    return True
