@@ -12,7 +12,9 @@ import typer
 
 from app.config import get_settings
 
-cli = typer.Typer(help="chipclass: export-control classification and screening for AI accelerators", no_args_is_help=True)
+cli = typer.Typer(
+    help="chipclass: export-control classification and screening for AI accelerators", no_args_is_help=True
+)
 keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
 decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
@@ -127,7 +129,8 @@ def classify(
 ) -> None:
     """Classify a catalog accelerator offline from the shipped data (no database)."""
     from app.regulations import loader
-    from app.rules import classify as c, metrics
+    from app.rules import classify as c
+    from app.rules import metrics
 
     files = loader.read_reference_files()
     book = loader.build_book(files, files.rulesets, files.group_changes, files.version)
@@ -140,7 +143,9 @@ def classify(
     result = c.classify(m, book.in_force(on), book.definitions)
     typer.echo(f"{accelerator_id} on {on}: {result.summary}")
     if result.tpp:
-        typer.echo(f"  TPP {result.tpp.value} ({result.tpp.precision}), performance density {result.performance_density}")
+        typer.echo(
+            f"  TPP {result.tpp.value} ({result.tpp.precision}), performance density {result.performance_density}"
+        )
     for r in result.rulesets:
         for clause in r.clauses:
             for cond in clause.conditions:

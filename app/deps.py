@@ -86,7 +86,9 @@ def require(*scopes: Scope) -> object:
         wait = request.app.state.rate_limiter.allow(principal.key_id)
         if wait:
             raise ProblemError(
-                "rate_limited", "Rate limit exceeded for this API key", headers={"Retry-After": str(max(1, round(wait)))}
+                "rate_limited",
+                "Rate limit exceeded for this API key",
+                headers={"Retry-After": str(max(1, round(wait)))},
             )
         request.scope.setdefault("state", {})["api_key_id"] = principal.key_id
         return principal

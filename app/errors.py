@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("chipclass.errors")
@@ -82,8 +83,12 @@ def field_error(pointer: str, detail: str, code: str = "validation_error") -> Pr
 
 
 def problem_response(
-    request: Request | None, code: str, detail: str, errors: list[FieldProblem] | None = None,
-    headers: dict[str, str] | None = None, status: int | None = None,
+    request: Request | None,
+    code: str,
+    detail: str,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
 ) -> JSONResponse:
     default_status, title = CATALOGUE[code]
     request_id = None
@@ -159,7 +164,9 @@ def install(app: FastAPI) -> None:
     async def _db(request: Request, exc: Exception) -> JSONResponse:
         log.error("database error: %s", type(exc).__name__, exc_info=exc)
         return problem_response(
-            request, "database_unavailable", "The database did not answer; nothing was recorded.",
+            request,
+            "database_unavailable",
+            "The database did not answer; nothing was recorded.",
             headers={"Retry-After": "2"},
         )
 
@@ -174,7 +181,10 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         status, title = CATALOGUE[code]
-        entry = out.setdefault(status, {"description": title, "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        entry = out.setdefault(
+            status,
+            {"description": title, "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+        )
         if title not in entry["description"]:
             entry["description"] += f"; {title}"
     return out

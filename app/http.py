@@ -24,6 +24,8 @@ def cached_json(request: Request, snap: Snapshot, model: BaseModel) -> Response:
 def record_json(body: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A stored decision, byte for byte as first returned; never cached."""
     return Response(
-        body, status_code=status_code, media_type="application/json",
+        body,
+        status_code=status_code,
+        media_type="application/json",
         headers={"Cache-Control": "no-store", **(headers or {})},
     )

@@ -20,7 +20,9 @@ COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limite
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "erp-prod", "scopes": ["read", "screen"]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "erp-prod", "scopes": ["read", "screen"]}]}
+    )
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=4)]
 
@@ -45,8 +47,13 @@ def _read(row: ApiKey) -> KeyRead:
     return KeyRead(id=row.id, name=row.name, scopes=row.scopes, created_at=row.created_at, revoked_at=row.revoked_at)
 
 
-@router.post("", operation_id="create_key", status_code=status.HTTP_201_CREATED, response_model=KeyCreated,
-             responses={**COMMON, **responses("payload_too_large", "unsupported_media_type")})
+@router.post(
+    "",
+    operation_id="create_key",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    responses={**COMMON, **responses("payload_too_large", "unsupported_media_type")},
+)
 async def create_api_key(body: KeyCreate, engine: EngineDep, _: Admin) -> Response:
     def work() -> KeyCreated:
         with session_scope(engine) as session:
@@ -54,8 +61,9 @@ async def create_api_key(body: KeyCreate, engine: EngineDep, _: Admin) -> Respon
             return KeyCreated(**_read(row).model_dump(), key=raw)
 
     created = await run_in_threadpool(work)
-    return Response(created.model_dump_json(), status_code=201, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        created.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("", operation_id="list_keys", response_model=KeyList, responses=COMMON)
@@ -67,12 +75,17 @@ async def list_api_keys(engine: EngineDep, _: Admin) -> KeyList:
     return await run_in_threadpool(work)
 
 
-@router.post("/{key_id}/revoke", operation_id="revoke_key", response_model=KeyRead,
-             responses={**COMMON, **responses("not_found")})
+@router.post(
+    "/{key_id}/revoke",
+    operation_id="revoke_key",
+    response_model=KeyRead,
+    responses={**COMMON, **responses("not_found")},
+)
 async def revoke_api_key(
     request: Request, key_id: Annotated[str, Path(max_length=40)], engine: EngineDep, _: Admin
 ) -> KeyRead:
     """Revoke a key: at once on this replica, within the key cache TTL on others."""
+
     def work() -> KeyRead | None:
         with session_scope(engine) as session:
             if not revoke(session, key_id):

@@ -26,7 +26,8 @@ from app.deps import RateLimiter
 from app.errors import Problem, install, problem_response
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging
-from app.regulations import loader, service as reference
+from app.regulations import loader
+from app.regulations import service as reference
 from app.regulations.router import router as regulations_router
 from app.regulations.snapshot import SnapshotStore
 from app.screening.router import router as screening_router
@@ -158,14 +159,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The process is alive (does not touch the database)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", operation_id="readyz", tags=["operations"],
-             responses={503: {"description": "Not ready", "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}})
+    @app.get(
+        "/readyz",
+        operation_id="readyz",
+        tags=["operations"],
+        responses={
+            503: {
+                "description": "Not ready",
+                "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
+            }
+        },
+    )
     async def readyz(request: Request) -> Any:
         """Ready: database reachable, migrations at head, rules loaded."""
         checks: dict[str, str] = {}
         try:
             at_head = await asyncio.wait_for(
-                run_in_threadpool(migrate.at_head, engine, settings.database_url), timeout=settings.db_connect_timeout_s + 1
+                run_in_threadpool(migrate.at_head, engine, settings.database_url),
+                timeout=settings.db_connect_timeout_s + 1,
             )
             checks["database"] = "ok"
             checks["migrations"] = "ok" if at_head else "behind"

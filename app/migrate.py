@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from alembic import command
 from app.db import normalize_url
 
 ALEMBIC_DIR = Path(os.environ.get("CHIPCLASS_ALEMBIC_DIR") or Path(__file__).resolve().parent.parent / "alembic")

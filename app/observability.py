@@ -12,6 +12,7 @@ import re
 import sys
 import time
 import uuid
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,7 +34,11 @@ def configure_logging(level: str) -> None:
     """JSON lines on stdout, every line with the request id in force."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        JsonFormatter("{asctime}{levelname}{name}{message}{request_id}", style="{", rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
     )
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
@@ -173,4 +178,3 @@ class EdgeMiddleware:
                     },
                 )
             request_id_var.reset(token)
-

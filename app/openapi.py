@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 from app.config import Settings
 
 
 def render() -> str:
+    """The app's OpenAPI document as stable JSON (sorted keys, two-space indent, final newline).
+
+    The app is built on a throwaway SQLite file that is never opened: rendering touches no database.
+    """
     from app.main import create_app
 
-    app = create_app(Settings(database_url="sqlite:///:memory:", log_level="WARNING"))
-    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    with tempfile.TemporaryDirectory(prefix="chipclass-openapi-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'unused.db'}"
+        app = create_app(Settings(database_url=url, log_level="WARNING"))
+        spec = app.openapi()
+        app.state.engine.dispose()
+    return json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -64,11 +64,15 @@ async def list_accelerators(
             break
         items.append(item)
     next_cursor = base64.urlsafe_b64encode(items[-1].id.encode()).decode().rstrip("=") if more else None
-    return cached_json(request, snap, AcceleratorPage(items=items, next_cursor=next_cursor, data_version=snap.data_version))
+    return cached_json(
+        request, snap, AcceleratorPage(items=items, next_cursor=next_cursor, data_version=snap.data_version)
+    )
 
 
 @router.get(
-    "/{accelerator_id}", operation_id="get_accelerator", response_model=AcceleratorRead,
+    "/{accelerator_id}",
+    operation_id="get_accelerator",
+    response_model=AcceleratorRead,
     responses={**COMMON, **responses("unknown_accelerator")},
 )
 async def get_accelerator(request: Request, accelerator_id: PathId, snap: SnapshotDep, _: Reader) -> Response:
@@ -79,8 +83,10 @@ async def get_accelerator(request: Request, accelerator_id: PathId, snap: Snapsh
 
 
 @router.get(
-    "/{accelerator_id}/classification", operation_id="classify_catalog_accelerator",
-    response_model=ClassificationResponse, responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset")},
+    "/{accelerator_id}/classification",
+    operation_id="classify_catalog_accelerator",
+    response_model=ClassificationResponse,
+    responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset")},
 )
 async def classify_catalog_accelerator(
     accelerator_id: PathId,
@@ -92,7 +98,9 @@ async def classify_catalog_accelerator(
 
 
 @router.get(
-    "/{accelerator_id}/history", operation_id="get_accelerator_history", response_model=HistoryResponse,
+    "/{accelerator_id}/history",
+    operation_id="get_accelerator_history",
+    response_model=HistoryResponse,
     responses={**COMMON, **responses("unknown_accelerator")},
 )
 async def get_accelerator_history(
@@ -106,7 +114,9 @@ async def get_accelerator_history(
     transaction_type: Literal["export", "reexport", "transfer"] = "export",
 ) -> Response:
     result = service.history(
-        snap, accelerator_id, destination.upper(),
+        snap,
+        accelerator_id,
+        destination.upper(),
         headquarters.upper() if headquarters else None,
         parent_headquarters.upper() if parent_headquarters else None,
         transaction_type,
@@ -115,7 +125,10 @@ async def get_accelerator_history(
 
 
 @router.post(
-    "", operation_id="create_accelerator", status_code=status.HTTP_201_CREATED, response_model=AcceleratorRead,
+    "",
+    operation_id="create_accelerator",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AcceleratorRead,
     responses={**COMMON, **responses("conflict", "payload_too_large", "unsupported_media_type")},
 )
 async def create_accelerator(body: AcceleratorCreate, store: StoreDep, _: Admin) -> AcceleratorRead:

@@ -51,17 +51,28 @@ class ChainVerification(BaseModel):
 async def list_decisions(
     engine: EngineDep,
     _: Auditor,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """The decision log in order, with each record's hash link (audit scope)."""
     rows = await run_in_threadpool(store.page, engine, int(cursor or 0), limit + 1)
     items = [
         DecisionRecord(
-            seq=d.seq, id=d.id, kind=d.kind, created_at=d.created_at, api_key_id=d.api_key_id,
-            request_id=d.request_id, idempotency_key=d.idempotency_key, rulesets=json.loads(d.rulesets),
-            data_version=d.data_version, request=json.loads(d.request), response=json.loads(d.response),
-            prev_hash=d.prev_hash, hash=d.hash,
+            seq=d.seq,
+            id=d.id,
+            kind=d.kind,
+            created_at=d.created_at,
+            api_key_id=d.api_key_id,
+            request_id=d.request_id,
+            idempotency_key=d.idempotency_key,
+            rulesets=json.loads(d.rulesets),
+            data_version=d.data_version,
+            request=json.loads(d.request),
+            response=json.loads(d.response),
+            prev_hash=d.prev_hash,
+            hash=d.hash,
         )
         for d in rows[:limit]
     ]

@@ -90,7 +90,7 @@ def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
                 update(DecisionChain)
                 .where(col(DecisionChain.id) == 1)
                 .values(last_seq=DecisionChain.last_seq + 1)
-                .returning(DecisionChain.last_seq, DecisionChain.last_hash)  # type: ignore[arg-type]
+                .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
             ).one()
             if draft.idempotency_key is not None and draft.api_key_id is not None:
                 found = _replay(session, draft, idempotency_ttl)
@@ -125,9 +125,7 @@ def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
                         created_at=decision.created_at,
                     )
                 )
-            session.execute(
-                update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_hash=decision.hash)
-            )
+            session.execute(update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_hash=decision.hash))
             session.commit()
         except BaseException:
             session.rollback()
@@ -207,7 +205,12 @@ def verify(engine: Engine, batch: int = 1000) -> Verification:
                 prev_hash, expected_seq, checked = d.hash, d.seq + 1, checked + 1
         if head is not None and (head.last_hash != prev_hash or head.last_seq != expected_seq - 1):
             return Verification(
-                False, checked, expected_seq - 1, prev_hash, expected_seq, None,
+                False,
+                checked,
+                expected_seq - 1,
+                prev_hash,
+                expected_seq,
+                None,
                 "chain head does not match the last record (records missing at the end)",
             )
     return Verification(True, checked, expected_seq - 1, prev_hash)

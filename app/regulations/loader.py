@@ -19,9 +19,9 @@ from app.catalog.schemas import AcceleratorCreate, AcceleratorRecord, Source, Sp
 from app.regulations.schemas import (
     CitationDoc,
     CountryCode,
-    GroupCode,
     CountrySetDoc,
     GroupChangeDoc,
+    GroupCode,
     ItemScopeDoc,
     RulesetDoc,
 )
@@ -197,9 +197,7 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
         enforced=doc.enforced,
         source_kind=doc.source_kind,
         citations=tuple(citation(c) for c in doc.citations),
-        clauses=tuple(
-            b.Clause(c.id, c.eccn, c.text, tuple(_condition(x) for x in c.all)) for c in cls.clauses
-        )
+        clauses=tuple(b.Clause(c.id, c.eccn, c.text, tuple(_condition(x) for x in c.all)) for c in cls.clauses)
         if cls
         else (),
         notes=tuple(b.Note(n.id, n.text, tuple(_condition(x) for x in n.all)) for n in cls.notes) if cls else (),
@@ -213,9 +211,7 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
                 headquarters=_countries(r.headquarters),
                 review_policy=r.review_policy,
                 exceptions=tuple(
-                    b.LicenseException(
-                        e.code, e.name, e.citation, e.notification_required, _scope(e.eligible), e.note
-                    )
+                    b.LicenseException(e.code, e.name, e.citation, e.notification_required, _scope(e.eligible), e.note)
                     for e in r.exceptions
                 ),
             )
@@ -281,11 +277,11 @@ def build_book(
     ranges = effective_ranges(rulesets)
     return b.RuleBook(
         definitions=definitions(files.definitions),
-        rulesets=tuple(
-            ruleset(d, ranges[d.id][1]) for d in sorted(rulesets, key=lambda d: (d.effective_from, d.id))
-        ),
+        rulesets=tuple(ruleset(d, ranges[d.id][1]) for d in sorted(rulesets, key=lambda d: (d.effective_from, d.id))),
         memberships=memberships(files.group_base, files.group_citation, group_changes),
-        aliases=tuple(b.CountryAlias(a.country, a.treated_as, a.effective_from, citation(a.citation)) for a in files.aliases),
+        aliases=tuple(
+            b.CountryAlias(a.country, a.treated_as, a.effective_from, citation(a.citation)) for a in files.aliases
+        ),
         advisories=tuple(
             b.Advisory(a.id, a.text, tuple(a.countries), tuple(a.groups), a.effective_from, citation(a.citation))
             for a in files.advisories
@@ -297,9 +293,7 @@ def build_book(
 
 def spec_from_record(record: AcceleratorRecord) -> b.Spec:
     return b.Spec(
-        throughput=tuple(
-            b.Throughput(t.precision, _num(t.dense_tops), t.source, t.note) for t in record.throughput
-        ),
+        throughput=tuple(b.Throughput(t.precision, _num(t.dense_tops), t.source, t.note) for t in record.throughput),
         datacenter=record.datacenter,
         die_area_mm2=_num(record.die_area_mm2.value),
         memory_bandwidth_gbps=_num(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,

@@ -49,20 +49,29 @@ async def list_rulesets(request: Request, snap: SnapshotDep, _: Reader) -> Respo
     docs = list(snap.rulesets.values())
     ranges = loader.effective_ranges(docs)
     now = today()
-    items = [
-        RulesetSummary(
-            id=d.id, family=d.family, title=d.title, effective_from=d.effective_from,
-            effective_to=ranges[d.id][1], superseded_by=ranges[d.id][2], enforced=d.enforced,
-            source_kind=d.source_kind,
-            in_force_today=d.enforced and d.effective_from <= now and (ranges[d.id][1] is None or now < ranges[d.id][1]),
+    items = []
+    for d in docs:
+        start, end, by = ranges[d.id]
+        items.append(
+            RulesetSummary(
+                id=d.id,
+                family=d.family,
+                title=d.title,
+                effective_from=start,
+                effective_to=end,
+                superseded_by=by,
+                enforced=d.enforced,
+                source_kind=d.source_kind,
+                in_force_today=d.enforced and start <= now and (end is None or now < end),
+            )
         )
-        for d in docs
-    ]
     return cached_json(request, snap, RulesetList(items=items, data_version=snap.data_version))
 
 
 @router.get(
-    "/rulesets/{ruleset_id}", operation_id="get_ruleset", response_model=RulesetRead,
+    "/rulesets/{ruleset_id}",
+    operation_id="get_ruleset",
+    response_model=RulesetRead,
     responses={**COMMON, **responses("unknown_ruleset")},
 )
 async def get_ruleset(
@@ -72,12 +81,15 @@ async def get_ruleset(
     doc = snap.rulesets.get(ruleset_id)
     if doc is None:
         raise ProblemError("unknown_ruleset", f"No ruleset {ruleset_id!r}")
-    _, end, by = loader.effective_ranges(list(snap.rulesets.values()))[doc.id]
+    _start, end, by = loader.effective_ranges(list(snap.rulesets.values()))[doc.id]
     return cached_json(request, snap, RulesetRead(**doc.model_dump(), effective_to_derived=end, superseded_by=by))
 
 
 @router.post(
-    "/rulesets", operation_id="create_ruleset", status_code=status.HTTP_201_CREATED, response_model=RulesetRead,
+    "/rulesets",
+    operation_id="create_ruleset",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RulesetRead,
     responses={**COMMON, **WRITE},
 )
 async def create_ruleset(body: RulesetDoc, store: StoreDep, _: Admin) -> RulesetRead:
@@ -90,7 +102,7 @@ async def create_ruleset(body: RulesetDoc, store: StoreDep, _: Admin) -> Ruleset
         raise ProblemError(exc.code, str(exc), [FieldProblem(pointer=exc.pointer or "/", detail=str(exc))]) from exc
     await run_in_threadpool(store.refresh)
     snap = store.current
-    _, end, by = loader.effective_ranges(list(snap.rulesets.values()))[body.id]
+    _start, end, by = loader.effective_ranges(list(snap.rulesets.values()))[body.id]
     return RulesetRead(**body.model_dump(), effective_to_derived=end, superseded_by=by)
 
 
@@ -100,7 +112,9 @@ class GroupChangeList(BaseModel):
 
 
 @router.get(
-    "/country-group-changes", operation_id="list_country_group_changes", response_model=GroupChangeList,
+    "/country-group-changes",
+    operation_id="list_country_group_changes",
+    response_model=GroupChangeList,
     responses=COMMON,
 )
 async def list_country_group_changes(request: Request, snap: SnapshotDep, _: Reader) -> Response:
@@ -108,8 +122,11 @@ async def list_country_group_changes(request: Request, snap: SnapshotDep, _: Rea
 
 
 @router.post(
-    "/country-group-changes", operation_id="create_country_group_change", status_code=status.HTTP_201_CREATED,
-    response_model=GroupChangeDoc, responses={**COMMON, **WRITE},
+    "/country-group-changes",
+    operation_id="create_country_group_change",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupChangeDoc,
+    responses={**COMMON, **WRITE},
 )
 async def create_country_group_change(body: GroupChangeDoc, store: StoreDep, _: Admin) -> GroupChangeDoc:
     """Record a dated Country Group change (add or remove), with its citation."""
@@ -173,7 +190,9 @@ async def list_countries(
 
 
 @router.get(
-    "/countries/{code}", operation_id="get_country", response_model=CountryDetail,
+    "/countries/{code}",
+    operation_id="get_country",
+    response_model=CountryDetail,
     responses={**COMMON, **responses("unknown_country")},
 )
 async def get_country(
@@ -191,10 +210,15 @@ async def get_country(
     target = base.treated_as or code
     memberships = [
         Membership(
-            group=m.group, effective_from=m.effective_from, effective_to=m.effective_to,
+            group=m.group,
+            effective_from=m.effective_from,
+            effective_to=m.effective_to,
             citation=CitationDoc(
-                source=m.citation.source, source_kind=m.citation.source_kind, url=m.citation.url,
-                document=m.citation.document, note=m.citation.note,
+                source=m.citation.source,
+                source_kind=m.citation.source_kind,
+                url=m.citation.url,
+                document=m.citation.document,
+                note=m.citation.note,
             ),
         )
         for m in snap.book.memberships

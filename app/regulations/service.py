@@ -44,7 +44,7 @@ def _lock(session: Session) -> int:
         update(ReferenceState)
         .where(col(ReferenceState.id) == 1)
         .values(revision=ReferenceState.revision + 1, updated_at=now)
-        .returning(ReferenceState.revision)  # type: ignore[arg-type]
+        .returning(col(ReferenceState.revision))
     ).first()
     if row is None:
         raise RuntimeError("reference_state row missing: run `chipclass migrate`")
@@ -74,8 +74,11 @@ class SeedReport:
     @property
     def changed(self) -> bool:
         return bool(
-            self.rulesets_added or self.rulesets_updated or self.group_changes_added
-            or self.accelerators_added or self.accelerators_updated
+            self.rulesets_added
+            or self.rulesets_updated
+            or self.group_changes_added
+            or self.accelerators_added
+            or self.accelerators_updated
         )
 
 
@@ -101,9 +104,7 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
                         setattr(row, key, value)
                     session.add(row)
                     report.rulesets_updated.append(doc.id)
-        existing = {
-            (c.group, c.country, c.action, c.effective) for c in session.exec(select(CountryGroupChange))
-        }
+        existing = {(c.group, c.country, c.action, c.effective) for c in session.exec(select(CountryGroupChange))}
         for change in files.group_changes:
             if (change.group, change.country, change.action, change.effective) not in existing:
                 session.add(_change_row(change, now))

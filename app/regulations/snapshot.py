@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Mapping
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.catalog.models import Accelerator
 from app.catalog.schemas import AcceleratorRead
@@ -53,16 +53,22 @@ def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
     docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
     changes = [
         GroupChangeDoc.model_validate(
-            {"group": c.group, "country": c.country, "action": c.action, "effective": c.effective, "citation": c.citation}
+            {
+                "group": c.group,
+                "country": c.country,
+                "action": c.action,
+                "effective": c.effective,
+                "citation": c.citation,
+            }
         )
-        for c in session.exec(select(CountryGroupChange).order_by(CountryGroupChange.id))  # type: ignore[arg-type]
+        for c in session.exec(select(CountryGroupChange).order_by(col(CountryGroupChange.id)))
     ]
     version = f"{files.version}+r{revision}"
     book = loader.build_book(files, docs, changes, version)
     catalog: dict[str, AcceleratorRead] = {}
     specs: dict[str, Spec] = {}
     text: dict[str, str] = {}
-    for row in session.exec(select(Accelerator).order_by(Accelerator.id)):  # type: ignore[arg-type]
+    for row in session.exec(select(Accelerator).order_by(col(Accelerator.id))):
         item = AcceleratorRead.model_validate({**row.document, "data_version": row.data_version})
         catalog[item.id] = item
         specs[item.id] = loader.spec_from_record(item)

@@ -6,11 +6,12 @@ atomically when reference data changes. Nothing here performs I/O or reads a clo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Op = Literal[">=", ">", "<", "<=", "==", "in"]
 SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
@@ -69,11 +70,7 @@ class CountrySet:
     def contains(self, country: str, groups_of_country: frozenset[str]) -> bool:
         if country in self.except_countries or groups_of_country.intersection(self.except_groups):
             return False
-        return (
-            self.all_countries
-            or country in self.countries
-            or bool(groups_of_country.intersection(self.groups))
-        )
+        return self.all_countries or country in self.countries or bool(groups_of_country.intersection(self.groups))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ result is undetermined only when an unknown condition could change the ECCN.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Iterable
 
 from app.rules.book import Citation, Clause, Condition, Definitions, ItemScope, Ruleset
 from app.rules.metrics import Metrics, MetricValue
@@ -174,9 +174,7 @@ def evaluate(cond: Condition, metrics: Metrics, eccn: str | None = None) -> Cond
     value: MetricValue = metrics.value(cond.metric, eccn)
     label = LABELS.get(cond.metric, cond.metric)
     if value is None:
-        return ConditionResult(
-            cond.metric, cond.op, cond.text, None, None, None, f"{label} unknown (not in the spec)"
-        )
+        return ConditionResult(cond.metric, cond.op, cond.text, None, None, None, f"{label} unknown (not in the spec)")
     if isinstance(cond.value, Fraction) and isinstance(value, Fraction):
         met = _compare(value, cond.op, cond.value)
         diff = value - cond.value
@@ -186,9 +184,7 @@ def evaluate(cond: Condition, metrics: Metrics, eccn: str | None = None) -> Cond
             where = f"{_fmt(abs(diff))} {'above' if diff > 0 else 'below'} {_fmt(cond.value)}"
         verdict = "meets" if met else "does not meet"
         text = f"{label} {_fmt(value)} is {where}: {verdict} {cond.op} {cond.text}"
-        return ConditionResult(
-            cond.metric, cond.op, cond.text, display(value), met, display(diff), text
-        )
+        return ConditionResult(cond.metric, cond.op, cond.text, display(value), met, display(diff), text)
     if cond.op == "in" and isinstance(cond.value, tuple):
         met = value in cond.value
     else:
@@ -267,17 +263,13 @@ def classify_ruleset(ruleset: Ruleset, metrics: Metrics, order: tuple[str, ...])
     return RulesetClassification(ruleset_ref(ruleset), eccn, clauses, notes)
 
 
-def classify(
-    metrics: Metrics, rulesets: tuple[Ruleset, ...], definitions: Definitions
-) -> Classification:
+def classify(metrics: Metrics, rulesets: tuple[Ruleset, ...], definitions: Definitions) -> Classification:
     """Classify under every ruleset that holds clauses; the most controlled ECCN wins."""
     order = definitions.eccn_order
     results = tuple(classify_ruleset(r, metrics, order) for r in rulesets if r.clauses)
     found = [r.eccn for r in results if r.eccn is not None]
     eccn = min(found, key=order.index) if found else None
-    notes_applied = tuple(
-        dict.fromkeys(n.id for r in results for n in r.notes if n.applies and r.eccn is None)
-    )
+    notes_applied = tuple(dict.fromkeys(n.id for r in results for n in r.notes if n.applies and r.eccn is None))
     tpp = None
     if metrics.tpp is not None and metrics.tpp_precision and metrics.tpp_dense_tops is not None:
         tpp = TppResult(
@@ -300,9 +292,7 @@ def classify(
     )
 
 
-def _summary(
-    eccn: str | None, results: tuple[RulesetClassification, ...], notes: tuple[str, ...]
-) -> str:
+def _summary(eccn: str | None, results: tuple[RulesetClassification, ...], notes: tuple[str, ...]) -> str:
     if not results:
         return "No advanced-computing control (3A090) was in force on this date."
     if eccn is None:

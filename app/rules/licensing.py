@@ -107,9 +107,7 @@ def select(book: RuleBook, on: date, today: date, hypothetical: tuple[str, ...] 
         state = "" if extra.enforced else " (not enforced)"
         warnings.append(f"Hypothetical: evaluated as if {extra.id}{state} applied on {on.isoformat()}.")
     if not chosen:
-        warnings.append(
-            f"No advanced-computing controls were in force on {on.isoformat()} in the reference data."
-        )
+        warnings.append(f"No advanced-computing controls were in force on {on.isoformat()} in the reference data.")
     latest = book.latest_change()
     if on > today and latest is not None:
         warnings.append(
@@ -119,9 +117,7 @@ def select(book: RuleBook, on: date, today: date, hypothetical: tuple[str, ...] 
     return Selection(tuple(chosen), bool(hypothetical), tuple(warnings))
 
 
-def _exceptions(
-    items: tuple[LicenseException, ...], metrics: Metrics, eccn: str | None
-) -> tuple[ExceptionOut, ...]:
+def _exceptions(items: tuple[LicenseException, ...], metrics: Metrics, eccn: str | None) -> tuple[ExceptionOut, ...]:
     out = []
     for exc in items:
         verdict, _ = in_scope(exc.eligible, metrics, eccn)
@@ -152,9 +148,7 @@ def _reasons_for(
         return []
     verdict, missing = in_scope(rule.items, metrics, eccn)
     if verdict is None:
-        raise UndeterminedError(
-            missing, f"{rule.id} may apply; it needs {', '.join(sorted(missing))} to decide"
-        )
+        raise UndeterminedError(missing, f"{rule.id} may apply; it needs {', '.join(sorted(missing))} to decide")
     if not verdict:
         return []
     item = f"{eccn} item" if eccn and eccn in rule.items.eccns else "item meeting the rule's criteria"
@@ -176,8 +170,13 @@ def _reasons_for(
 
 
 def _apply_review_policies(
-    book: RuleBook, rulesets: tuple[Ruleset, ...], reasons: list[Reason], metrics: Metrics,
-    eccn: str | None, party: Party, on: date,
+    book: RuleBook,
+    rulesets: tuple[Ruleset, ...],
+    reasons: list[Reason],
+    metrics: Metrics,
+    eccn: str | None,
+    party: Party,
+    on: date,
 ) -> tuple[list[Reason], list[str]]:
     notes: list[str] = []
     groups = book.groups_of(party.destination, on)
@@ -220,9 +219,7 @@ def license_for(
     for ruleset in selection.rulesets:
         for rule in ruleset.destination_rules:
             reasons.extend(_reasons_for(book, ruleset, rule, metrics, eccn, party, on))
-    reasons, warnings = _apply_review_policies(
-        book, selection.rulesets, reasons, metrics, eccn, party, on
-    )
+    reasons, warnings = _apply_review_policies(book, selection.rulesets, reasons, metrics, eccn, party, on)
     for reason in reasons:
         if reason.source_kind != "regulation":
             warnings.append(

@@ -5,9 +5,9 @@ All arithmetic is exact (``fractions.Fraction``): a value on a threshold stays o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
 
 from app.rules.book import Spec
 

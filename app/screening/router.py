@@ -21,7 +21,12 @@ from app.screening.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["screening"])
 COMMON = responses(
-    "unauthorized", "forbidden", "validation_error", "rate_limited", "payload_too_large", "unsupported_media_type",
+    "unauthorized",
+    "forbidden",
+    "validation_error",
+    "rate_limited",
+    "payload_too_large",
+    "unsupported_media_type",
     "not_ready",
 )
 IdempotencyKey = Annotated[
@@ -37,7 +42,9 @@ IdempotencyKey = Annotated[
 
 
 @router.post(
-    "/classifications", operation_id="classify_accelerator", response_model=ClassificationResponse,
+    "/classifications",
+    operation_id="classify_accelerator",
+    response_model=ClassificationResponse,
     responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset", "undetermined")},
 )
 async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _: Reader) -> ClassificationResponse:
@@ -46,12 +53,17 @@ async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _
 
 
 @router.post(
-    "/screenings", operation_id="create_screening", status_code=status.HTTP_201_CREATED,
+    "/screenings",
+    operation_id="create_screening",
+    status_code=status.HTTP_201_CREATED,
     response_model=ScreeningResponse,
     responses={
         **COMMON,
         **responses("unknown_ruleset", "undetermined", "idempotency_key_reused", "database_unavailable"),
-        200: {"description": "Replay of an earlier screening with the same Idempotency-Key (Idempotent-Replayed: true), or a hypothetical answer (not stored)", "model": ScreeningResponse},
+        200: {
+            "description": "Replay of an earlier screening with the same Idempotency-Key (Idempotent-Replayed: true), or a hypothetical answer (not stored)",
+            "model": ScreeningResponse,
+        },
     },
 )
 async def create_screening(
@@ -83,9 +95,7 @@ async def create_screening(
         data_version=result.provenance.data_version,
     )
     try:
-        stored = await run_in_threadpool(
-            store.append, engine, draft, timedelta(hours=settings.idempotency_ttl_h)
-        )
+        stored = await run_in_threadpool(store.append, engine, draft, timedelta(hours=settings.idempotency_ttl_h))
     except store.IdempotencyConflict as exc:
         raise ProblemError(
             "idempotency_key_reused",
@@ -99,7 +109,9 @@ async def create_screening(
 
 
 @router.get(
-    "/screenings/{screening_id}", operation_id="get_screening", response_model=ScreeningResponse,
+    "/screenings/{screening_id}",
+    operation_id="get_screening",
+    response_model=ScreeningResponse,
     responses={**COMMON, **responses("unknown_screening", "database_unavailable")},
 )
 async def get_screening(

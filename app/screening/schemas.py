@@ -32,7 +32,9 @@ AsOf = Annotated[
 ]
 AsOfQuery = Annotated[
     date | None,
-    Query(ge=date(1990, 1, 1), le=date(2100, 12, 31), description="The day to evaluate (YYYY-MM-DD); default today (UTC)"),
+    Query(
+        ge=date(1990, 1, 1), le=date(2100, 12, 31), description="The day to evaluate (YYYY-MM-DD); default today (UTC)"
+    ),
 ]
 TransactionType = Literal["export", "reexport", "transfer"]
 
@@ -97,9 +99,7 @@ class EndUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     headquarters: CountryCode | None = Field(None, description="Where the end user is headquartered")
-    parent_headquarters: CountryCode | None = Field(
-        None, description="Where its ultimate parent is headquartered"
-    )
+    parent_headquarters: CountryCode | None = Field(None, description="Where its ultimate parent is headquartered")
 
 
 class ScreeningLine(ItemRef):
@@ -168,9 +168,7 @@ class LineResult(BaseModel):
     classification: LineClassification
     license_required: bool
     reasons: list[Reason]
-    license_exceptions: list[ExceptionOut] = Field(
-        description="Exceptions that cover every reason of this line"
-    )
+    license_exceptions: list[ExceptionOut] = Field(description="Exceptions that cover every reason of this line")
     review_policy: str | None
     warnings: list[str]
 

@@ -136,8 +136,9 @@ def _line_classification(c: Classification) -> LineClassification:
     )
 
 
-def _party(snap: Snapshot, destination: str, hq: str | None, parent: str | None,
-           transaction: TransactionType, on: date) -> tuple[Party, list[str]]:
+def _party(
+    snap: Snapshot, destination: str, hq: str | None, parent: str | None, transaction: TransactionType, on: date
+) -> tuple[Party, list[str]]:
     book = snap.book
     dest, alias = book.resolve_country(destination, on)
     party = Party(
@@ -164,7 +165,9 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     memo: dict[str, tuple[Classification, licensing.Licensing, Item]] = {}
     for index, line in enumerate(req.lines):
         pointer = f"/lines/{index}"
-        memo_key = line.accelerator_id or json.dumps(line.spec.model_dump(mode="json") if line.spec else None, sort_keys=True)
+        memo_key = line.accelerator_id or json.dumps(
+            line.spec.model_dump(mode="json") if line.spec else None, sort_keys=True
+        )
         try:
             if memo_key not in memo:
                 item = resolve_item(snap, line, pointer, not_found="validation_error")
@@ -240,7 +243,11 @@ def change_dates(snap: Snapshot) -> list[date]:
 
 
 def history(
-    snap: Snapshot, accelerator_id: str, destination: str, hq: str | None, parent: str | None,
+    snap: Snapshot,
+    accelerator_id: str,
+    destination: str,
+    hq: str | None,
+    parent: str | None,
     transaction: TransactionType,
 ) -> HistoryResponse:
     """The classification and licence picture for each interval between rule changes.
@@ -278,7 +285,9 @@ def history(
         )
         prev = intervals[-1] if intervals else None
         if prev is not None and _same(prev, interval):
-            intervals[-1] = prev.model_copy(update={"effective_to": end, "rulesets": list(dict.fromkeys(prev.rulesets + interval.rulesets))})
+            intervals[-1] = prev.model_copy(
+                update={"effective_to": end, "rulesets": list(dict.fromkeys(prev.rulesets + interval.rulesets))}
+            )
         else:
             intervals.append(interval)
     return HistoryResponse(
