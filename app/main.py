@@ -67,7 +67,8 @@ def ensure_key(session: Session, settings: Settings) -> None:
         return
     if settings.environment == "production":
         raise UnsafeConfiguration(
-            "production mode with no API keys: set CHIPCLASS_BOOTSTRAP_ADMIN_KEY or create one with `chipclass keys create`"
+            "production mode with no API keys: set CHIPCLASS_BOOTSTRAP_ADMIN_KEY "
+            "or create one with `chipclass keys create`"
         )
     _, raw = create_key(session, "first-start-admin", ["admin"])
     # printed once, on stdout, so the operator can copy it; it is stored only as a hash
@@ -134,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Export-control classification and order screening for AI accelerators (EAR 3A090/4A090, 742.6)",
         description=(
             "Decision support for compliance officers, not a licence or legal advice. "
-            "Authenticate with `Authorization: Bearer <key>`. Errors are `application/problem+json` with a stable `code`."
+            "Authenticate with `Authorization: Bearer <key>`. "
+            "Errors are `application/problem+json` with a stable `code`."
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,

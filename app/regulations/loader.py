@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -334,7 +335,7 @@ def check_overlaps(docs: list[RulesetDoc]) -> None:
         by_family.setdefault((d.family, d.enforced), []).append(d)
     for (family, _), items in by_family.items():
         items.sort(key=lambda d: d.effective_from)
-        for prev, nxt in zip(items, items[1:]):
+        for prev, nxt in pairwise(items):
             end = ranges[prev.id][1]
             if end is None or end > nxt.effective_from:
                 raise OverlapError(
