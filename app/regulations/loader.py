@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any

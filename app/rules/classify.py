@@ -185,10 +185,7 @@ def evaluate(cond: Condition, metrics: Metrics, eccn: str | None = None) -> Cond
         verdict = "meets" if met else "does not meet"
         text = f"{label} {_fmt(value)} is {where}: {verdict} {cond.op} {cond.text}"
         return ConditionResult(cond.metric, cond.op, cond.text, display(value), met, display(diff), text)
-    if cond.op == "in" and isinstance(cond.value, tuple):
-        met = value in cond.value
-    else:
-        met = value == cond.value
+    met = value in cond.value if cond.op == "in" and isinstance(cond.value, tuple) else value == cond.value
     shown = value if isinstance(value, (bool, str)) else display(value)
     text = f"{label} is {shown}: {'meets' if met else 'does not meet'} {cond.op} {cond.text}"
     return ConditionResult(cond.metric, cond.op, cond.text, shown, met, None, text)

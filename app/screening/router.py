@@ -61,7 +61,8 @@ async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _
         **COMMON,
         **responses("unknown_ruleset", "undetermined", "idempotency_key_reused", "database_unavailable"),
         200: {
-            "description": "Replay of an earlier screening with the same Idempotency-Key (Idempotent-Replayed: true), or a hypothetical answer (not stored)",
+            "description": "Replay of an earlier screening with the same Idempotency-Key "
+            "(Idempotent-Replayed: true), or a hypothetical answer (not stored)",
             "model": ScreeningResponse,
         },
     },

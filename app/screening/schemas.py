@@ -71,7 +71,8 @@ class ClassificationRequest(ItemRef):
     as_of: AsOf | None = None
     hypothetical_rulesets: Annotated[list[RulesetId], Field(max_length=5)] = Field(
         default_factory=list,
-        description="Evaluate as if these rulesets (e.g. a non-enforced one) applied; the answer is marked hypothetical",
+        description="Evaluate as if these rulesets (e.g. a non-enforced one) applied; "
+        "the answer is marked hypothetical",
     )
 
 
