@@ -107,6 +107,9 @@ async def _poll(app: FastAPI) -> None:
             await run_in_threadpool(store.refresh)
         except SQLAlchemyError as exc:
             log.warning("reload check failed: %s", type(exc).__name__)
+        except Exception:
+            # never let one bad reload end polling: this replica would keep stale rules forever
+            log.exception("reload failed; keeping the current rules")
 
 
 @asynccontextmanager

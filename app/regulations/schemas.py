@@ -174,7 +174,7 @@ class RulesetDoc(BaseModel):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{2,79}$")]
     family: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,59}$")]
     title: Short
-    summary: Text = ""
+    summary: Annotated[str, StringConstraints(max_length=2000)] = ""
     effective_from: date
     effective_to: date | None = Field(None, description="First day it no longer applies (exclusive)")
     supersedes: Annotated[str, StringConstraints(max_length=80)] | None = Field(

@@ -183,6 +183,8 @@ def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -
         docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
         changes = [_change_doc(c) for c in session.exec(select(CountryGroupChange))]
         try:
+            # what is stored must load again: every replica's snapshot re-reads the stored document
+            RulesetDoc.model_validate(doc.model_dump(mode="json"))
             _validate(files, [*docs, doc], changes)
         except loader.OverlapError as exc:
             raise ReferenceError("invalid_ruleset", str(exc), "/effective_from") from exc
