@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
@@ -75,12 +76,17 @@ class ReferenceFiles:
     accelerators: list[AcceleratorCreate] = field(default_factory=list)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _yaml(path: Path) -> Any:
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=_Loader)  # noqa: S506 (a safe loader, C or Python)
 
 
+@lru_cache(maxsize=4)
 def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
+    """Parse and validate the shipped files (cached: they do not change while a process runs)."""
     manifest = _yaml(data_dir / "manifest.yaml")
     digest = hashlib.sha256()
     for name in sorted(manifest["files"]):

@@ -1,0 +1,190 @@
+"""Bad input is a 4xx application/problem+json naming the field, never a 500, and stores nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+H100 = "nvidia-h100-sxm5-80gb"
+
+
+def screening(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "destination": "CN",
+        "end_user": {"name": "Buyer"},
+        "lines": [{"key": "1", "accelerator_id": H100, "quantity": 1}],
+    }
+    body.update(overrides)
+    return body
+
+
+def decisions(client: TestClient) -> int:
+    return int(client.get("/v1/decisions/verify").json()["checked"])
+
+
+def assert_problem(resp: Any, status: int, code: str, pointer: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status and body["code"] == code
+    assert body["type"].endswith(code) and body["title"] and body["detail"]
+    assert body["request_id"] == resp.headers["x-request-id"]
+    if pointer is not None:
+        pointers = [e["pointer"] for e in body["errors"]]
+        assert any(p.startswith(pointer) for p in pointers), pointers
+    return body
+
+
+def test_unknown_accelerator_id_is_404(client: TestClient) -> None:
+    assert_problem(client.get("/v1/accelerators/no-such-chip"), 404, "unknown_accelerator")
+    assert_problem(
+        client.post("/v1/classifications", json={"accelerator_id": "no-such-chip"}), 404, "unknown_accelerator"
+    )
+    assert_problem(client.get("/v1/accelerators/no-such-chip/classification"), 404, "unknown_accelerator")
+
+
+def fp16(tops: Any, **spec: Any) -> dict[str, Any]:
+    return {"throughput": [{"precision": "fp16", "dense_tops": tops}], "datacenter": True, **spec}
+
+
+SPEC_CASES = {
+    "negative": (fp16(-1, die_area_mm2=800), "validation_error", "/spec/throughput/0/dense_tops"),
+    "zero": (fp16(0, die_area_mm2=800), "validation_error", "/spec/throughput/0/dense_tops"),
+    "zero-area": (fp16(100, die_area_mm2=0), "validation_error", "/spec/die_area_mm2"),
+    "unknown-precision": (
+        {"throughput": [{"precision": "fp12", "dense_tops": 1}], "datacenter": True},
+        "validation_error",
+        "/spec/throughput/0/precision",
+    ),
+    "no-throughput": (
+        {"throughput": [], "die_area_mm2": 800, "datacenter": True},
+        "validation_error",
+        "/spec/throughput",
+    ),
+    "missing-datacenter": (
+        {"throughput": [{"precision": "fp16", "dense_tops": 1}]},
+        "validation_error",
+        "/spec/datacenter",
+    ),
+    "density-decides-without-area": (fp16(150), "undetermined", "/spec/die_area_mm2"),
+    "string-number": (fp16("many"), "validation_error", "/spec/throughput/0/dense_tops"),
+}
+
+
+@pytest.mark.parametrize("spec,code,pointer", list(SPEC_CASES.values()), ids=list(SPEC_CASES))
+def test_bad_spec_is_422_naming_the_field(client: TestClient, spec: dict[str, Any], code: str, pointer: str) -> None:
+    assert_problem(client.post("/v1/classifications", json={"spec": spec}), 422, code, pointer)
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_422(client: TestClient, raw: str) -> None:
+    body = '{"spec": {"throughput": [{"precision": "fp16", "dense_tops": %s}], "datacenter": true}}' % raw
+    resp = client.post("/v1/classifications", content=body, headers={"content-type": "application/json"})
+    assert_problem(resp, 422, "validation_error")
+
+
+def test_tpp_above_4800_decides_without_die_area(client: TestClient) -> None:
+    spec = {"throughput": [{"precision": "fp16", "dense_tops": 300}], "datacenter": True}
+    resp = client.post("/v1/classifications", json={"spec": spec})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["eccn"] == "3A090.a"
+
+
+SCREENING_CASES = {
+    "unknown-country": (screening(destination="ZZ"), "/destination"),
+    "three-letter-country": (screening(destination="CHN"), "/destination"),
+    "unknown-hq": (screening(end_user={"name": "B", "headquarters": "XX"}), "/end_user/headquarters"),
+    "empty-lines": (screening(lines=[]), "/lines"),
+    "too-many-lines": (
+        screening(lines=[{"key": str(i), "accelerator_id": H100, "quantity": 1} for i in range(1001)]),
+        "/lines",
+    ),
+    "zero-quantity": (screening(lines=[{"key": "1", "accelerator_id": H100, "quantity": 0}]), "/lines/0/quantity"),
+    "duplicate-keys": (screening(lines=[{"key": "1", "accelerator_id": H100, "quantity": 1}] * 2), "/lines"),
+    "both-id-and-spec": (
+        screening(lines=[{"key": "1", "accelerator_id": H100, "spec": {"datacenter": True}, "quantity": 1}]),
+        "/lines/0",
+    ),
+    "missing-end-user": (
+        {"destination": "CN", "lines": [{"key": "1", "accelerator_id": H100, "quantity": 1}]},
+        "/end_user",
+    ),
+    "unknown-field": (screening(colour="red"), "/colour"),
+    "bad-as-of": (screening(as_of="2025-02-30"), "/as_of"),
+}
+
+
+@pytest.mark.parametrize("body,pointer", list(SCREENING_CASES.values()), ids=list(SCREENING_CASES))
+def test_bad_screening_is_422_and_stores_nothing(client: TestClient, body: dict[str, Any], pointer: str) -> None:
+    before = decisions(client)
+    assert_problem(client.post("/v1/screenings", json=body), 422, "validation_error", pointer)
+    assert decisions(client) == before
+
+
+def test_one_invalid_line_rejects_the_whole_batch_naming_every_bad_line_key(client: TestClient) -> None:
+    lines = [{"key": f"ok-{i}", "accelerator_id": H100, "quantity": 1} for i in range(5)]
+    lines.insert(2, {"key": "bad-id", "accelerator_id": "no-such-chip", "quantity": 1})
+    lines.append(
+        {
+            "key": "no-area",
+            "spec": {"throughput": [{"precision": "fp16", "dense_tops": 150}], "datacenter": True},
+            "quantity": 1,
+        }
+    )
+    before = decisions(client)
+    body = assert_problem(client.post("/v1/screenings", json=screening(lines=lines)), 422, "validation_error")
+    assert "bad-id" in body["detail"] and "no-area" in body["detail"]
+    pointers = {e["pointer"] for e in body["errors"]}
+    assert "/lines/2/accelerator_id" in pointers and "/lines/6/spec/die_area_mm2" in pointers
+    assert decisions(client) == before
+
+
+def test_a_thousand_lines_are_screened_with_their_keys_echoed(client: TestClient) -> None:
+    ids = ["nvidia-h100-sxm5-80gb", "nvidia-h20-96gb", "nvidia-l40-48gb", "nvidia-geforce-rtx-4090-d"]
+    lines = [{"key": f"line-{i}", "accelerator_id": ids[i % 4], "quantity": i + 1} for i in range(1000)]
+    resp = client.post("/v1/screenings", json=screening(lines=lines))
+    assert resp.status_code == 201, resp.text
+    out = resp.json()["lines"]
+    assert [line["key"] for line in out] == [f"line-{i}" for i in range(1000)]
+    assert out[3]["license_required"] is False and out[0]["license_required"] is True
+
+
+@pytest.mark.parametrize(
+    "method,path,status,code",
+    [
+        ("GET", "/v1/nothing-here", 404, "not_found"),
+        ("DELETE", "/v1/screenings", 405, "method_not_allowed"),
+        ("PUT", "/v1/classifications", 405, "method_not_allowed"),
+    ],
+)
+def test_routing_errors_are_problems(client: TestClient, method: str, path: str, status: int, code: str) -> None:
+    assert_problem(client.request(method, path), status, code)
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    resp = client.post("/v1/screenings", content=b"{not json", headers={"content-type": "application/json"})
+    assert_problem(resp, 422, "validation_error")
+
+
+def test_non_json_body_is_415(client: TestClient) -> None:
+    resp = client.post(
+        "/v1/screenings", content=b"destination=CN", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert_problem(resp, 415, "unsupported_media_type")
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    resp = client.post(
+        "/v1/screenings", content=b"{" + b" " * 3_000_000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert_problem(resp, 413, "payload_too_large")
+
+
+def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "order-42"}).headers["x-request-id"] == "order-42"
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    # a header that could forge log lines is replaced
+    assert client.get("/healthz", headers={"X-Request-ID": "a b\tc"}).headers["x-request-id"] != "a b\tc"
