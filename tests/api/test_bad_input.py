@@ -80,7 +80,7 @@ def test_bad_spec_is_422_naming_the_field(client: TestClient, spec: dict[str, An
 
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_are_422(client: TestClient, raw: str) -> None:
-    body = '{"spec": {"throughput": [{"precision": "fp16", "dense_tops": %s}], "datacenter": true}}' % raw
+    body = '{"spec": {"throughput": [{"precision": "fp16", "dense_tops": ' + raw + '}], "datacenter": true}}'
     resp = client.post("/v1/classifications", content=body, headers={"content-type": "application/json"})
     assert_problem(resp, 422, "validation_error")
 
