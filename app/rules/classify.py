@@ -56,8 +56,18 @@ def display(value: Fraction) -> float:
     return float(_rounded(value))
 
 
+def _margin(diff: Fraction) -> float:
+    """A margin for display; never shown as 0 when the value is off the threshold."""
+    shown = display(diff)
+    return float(diff) if shown == 0 and diff != 0 else shown
+
+
 def _fmt(value: Fraction) -> str:
-    text = f"{_rounded(value):,f}"
+    rounded = _rounded(value)
+    if rounded == 0 and value != 0:
+        # rounding would hide the difference (PD 1600 / 270.27027 is 5.92e-8 above 5.92)
+        return f"{Decimal(value.numerator) / Decimal(value.denominator):.3g}"
+    text = f"{rounded:,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -184,7 +194,7 @@ def evaluate(cond: Condition, metrics: Metrics, eccn: str | None = None) -> Cond
             where = f"{_fmt(abs(diff))} {'above' if diff > 0 else 'below'} {_fmt(cond.value)}"
         verdict = "meets" if met else "does not meet"
         text = f"{label} {_fmt(value)} is {where}: {verdict} {cond.op} {cond.text}"
-        return ConditionResult(cond.metric, cond.op, cond.text, display(value), met, display(diff), text)
+        return ConditionResult(cond.metric, cond.op, cond.text, display(value), met, _margin(diff), text)
     met = value in cond.value if cond.op == "in" and isinstance(cond.value, tuple) else value == cond.value
     shown = value if isinstance(value, (bool, str)) else display(value)
     text = f"{label} is {shown}: {'meets' if met else 'does not meet'} {cond.op} {cond.text}"
@@ -238,6 +248,10 @@ def classify_ruleset(ruleset: Ruleset, metrics: Metrics, order: tuple[str, ...])
         for rs in [tuple(evaluate(c, metrics) for c in n.conditions)]
     )
     eccn: str | None = None
+    if any(note.applies is True for note in notes):
+        # a note that certainly applies takes the item out of the entry whatever the clauses
+        # say, so a figure only the clauses read (e.g. die area under Note 2) cannot matter
+        return RulesetClassification(ruleset_ref(ruleset), None, clauses, notes)
     for candidate in order:
         verdict = any_of(c.met for c in clauses if c.eccn == candidate)
         if verdict is None:
