@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from app.catalog.schemas import AcceleratorCreate, AcceleratorRead
 from app.deps import Admin, Reader, SnapshotDep, StoreDep
-from app.errors import ProblemError, responses
+from app.errors import FieldProblem, ProblemError, responses
 from app.http import cached_json
 from app.regulations import service as reference
 from app.screening import service
@@ -26,13 +26,25 @@ class AcceleratorPage(BaseModel):
     data_version: str
 
 
+def _encode(last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
 def _decode(cursor: str | None) -> str:
+    """The id a page starts after; a cursor this service did not issue is a 422."""
     if not cursor:
         return ""
     try:
-        return base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
-    except ValueError as exc:
-        raise ProblemError("validation_error", "query:cursor: not a cursor this service issued") from exc
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("after:"):
+        raise ProblemError(
+            "validation_error",
+            "query:cursor: not a cursor this service issued",
+            [FieldProblem(pointer="query:cursor", detail="not a cursor this service issued")],
+        )
+    return text.removeprefix("after:")
 
 
 @router.get("", operation_id="list_accelerators", response_model=AcceleratorPage, responses=COMMON)
@@ -63,7 +75,7 @@ async def list_accelerators(
             more = True
             break
         items.append(item)
-    next_cursor = base64.urlsafe_b64encode(items[-1].id.encode()).decode().rstrip("=") if more else None
+    next_cursor = _encode(items[-1].id) if more else None
     return cached_json(
         request, snap, AcceleratorPage(items=items, next_cursor=next_cursor, data_version=snap.data_version)
     )
