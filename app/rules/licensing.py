@@ -215,10 +215,15 @@ def license_for(
 ) -> Licensing:
     """The licence picture for one item to one party on one date."""
     eccn = classification.eccn
+    # A ruleset that classifies reads its own ECCN: the October 2022 China rule reaches only
+    # what the 2022 clauses control, not what a concurrent (e.g. early-effect) ruleset does.
+    # Rulesets without clauses (letters, AI Diffusion) read the overall classification.
+    own = {r.ruleset.id: r.eccn for r in classification.rulesets}
     reasons: list[Reason] = []
     for ruleset in selection.rulesets:
+        ruleset_eccn = own.get(ruleset.id, eccn) if ruleset.clauses else eccn
         for rule in ruleset.destination_rules:
-            reasons.extend(_reasons_for(book, ruleset, rule, metrics, eccn, party, on))
+            reasons.extend(_reasons_for(book, ruleset, rule, metrics, ruleset_eccn, party, on))
     reasons, warnings = _apply_review_policies(book, selection.rulesets, reasons, metrics, eccn, party, on)
     for reason in reasons:
         if reason.source_kind != "regulation":
@@ -226,11 +231,21 @@ def license_for(
                 f"{reason.rule_id} rests on a {reason.source_kind.replace('_', ' ')} source, "
                 "not published regulation text: verify before relying on it."
             )
-    # an exception helps only if it covers every reason
+    # an exception helps only if it covers every reason; where reasons differ on notification
+    # (NAC to a D:1 destination for a D:5-headquartered buyer, before ACA), notification wins
     common: tuple[ExceptionOut, ...] = ()
     if reasons:
         codes = set.intersection(*({e.code for e in r.license_exceptions} for r in reasons))
-        common = tuple(e for e in reasons[0].license_exceptions if e.code in codes)
+        common = tuple(
+            replace(
+                e,
+                notification_required=any(
+                    x.notification_required for r in reasons for x in r.license_exceptions if x.code == e.code
+                ),
+            )
+            for e in reasons[0].license_exceptions
+            if e.code in codes
+        )
     order = book.definitions.review_policy_order
     policies = [r.review_policy for r in reasons if r.review_policy]
     policy = min(policies, key=lambda p: order.index(p) if p in order else len(order)) if policies else None
