@@ -133,7 +133,27 @@ STATUS_CODES = {
 }
 
 
+def _document_problem(app: FastAPI) -> None:
+    """Put ``Problem`` (and ``FieldProblem``) into the spec's components, where every documented
+    error response points (``responses()`` refers to ``#/components/schemas/Problem``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problem(app)
+
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(request, exc.code, exc.detail, exc.errors, exc.headers)

@@ -23,7 +23,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
 from app.deps import RateLimiter
-from app.errors import Problem, install, problem_response
+from app.errors import install, problem_response, responses
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging
 from app.regulations import loader
@@ -35,9 +35,16 @@ from app.security import KeyVerifier, create_key, has_any_key
 
 log = logging.getLogger("chipclass")
 VERSION = "0.1.0"
+# the process exit code `chipclass serve` ends with after a SIGTERM (see app/cli.py): 0 for a drained stop,
+# 3 when the service stopped itself because it refused to start
+exit_code = 0
 
 
 class UnsafeConfiguration(RuntimeError):
+    pass
+
+
+class SchemaBehind(RuntimeError):
     pass
 
 
@@ -48,7 +55,7 @@ def bootstrap(app: FastAPI) -> None:
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
     elif not migrate.at_head(engine, settings.database_url):
-        raise RuntimeError("database schema is not at head; run `chipclass migrate`")
+        raise SchemaBehind("database schema is not at head (CHIPCLASS_MIGRATE_ON_START=false): run `chipclass migrate`")
     if settings.seed_on_start:
         report = reference.seed(engine, app.state.store.files)
         if report.changed:
@@ -85,9 +92,14 @@ async def _bootstrap_with_retry(app: FastAPI) -> None:
             log.info("ready", extra={"data_version": app.state.store.current.data_version})
             return
         except UnsafeConfiguration as exc:
+            global exit_code
+            exit_code = 3
             log.critical("refusing to start: %s", exc)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        except SchemaBehind as exc:
+            app.state.ready_error = "migrations: behind"
+            log.error("waiting for migrations, retrying in %.1fs: %s", delay, exc)
         except (SQLAlchemyError, OSError) as exc:
             app.state.ready_error = f"database: {type(exc).__name__}"
             log.error("database not reachable, retrying in %.1fs: %s", delay, str(exc).splitlines()[0][:300])
@@ -168,12 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/readyz",
         operation_id="readyz",
         tags=["operations"],
-        responses={
-            503: {
-                "description": "Not ready",
-                "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
-            }
-        },
+        responses=responses("not_ready"),
     )
     async def readyz(request: Request) -> Any:
         """Ready: database reachable, migrations at head, rules loaded."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.decimals import PositiveDecimal
+
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"]
-Positive = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), allow_inf_nan=False)]
+Positive = PositiveDecimal
 AcceleratorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 SourceKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
@@ -21,7 +22,7 @@ class Source(BaseModel):
     title: Short
     url: Annotated[str, StringConstraints(max_length=500)] | None = None
     kind: Literal["vendor_datasheet", "vendor_page", "database", "press", "filing", "unverified"]
-    accessed: str | None = None
+    accessed: Annotated[str, StringConstraints(max_length=40)] | None = None
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 

@@ -7,10 +7,11 @@ values, at least one citation, a sane effective range.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.decimals import ThresholdDecimal
 
 SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
 NumericMetric = Literal[
@@ -29,7 +30,7 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 GroupCode = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
 Group = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
 
-NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], Decimal]
+NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], ThresholdDecimal]
 FlagCondition = tuple[Literal["datacenter"], Literal["=="], bool]
 SetCondition = tuple[
     Literal["eccn", "kind"],
@@ -114,8 +115,8 @@ class ReviewPolicyDoc(BaseModel):
     label: Short
     citation: Short
     destinations: CountrySetDoc
-    bases: Annotated[list[Literal["destination", "headquarters"]], Field(min_length=1)]
-    transaction_types: Annotated[list[Literal["export", "reexport", "transfer"]], Field(min_length=1)]
+    bases: Annotated[list[Literal["destination", "headquarters"]], Field(min_length=1, max_length=2)]
+    transaction_types: Annotated[list[Literal["export", "reexport", "transfer"]], Field(min_length=1, max_length=3)]
     items: ItemScopeDoc
     review_policy: Short
     conditions_text: Text | None = None
