@@ -1,0 +1,225 @@
+"""GET /v1/accelerators/{id}/history: the classification and licence picture between rule changes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+H800 = "nvidia-h800-sxm5-80gb"
+A100 = "nvidia-a100-sxm4-80gb"
+H20 = "nvidia-h20-96gb"
+H100 = "nvidia-h100-sxm5-80gb"
+A30 = "nvidia-a30-24gb"
+CN = {"destination": "CN"}
+MO = {"destination": "MO"}
+SG_KH = {"destination": "SG", "parent_headquarters": "KH"}
+D5 = "742.6(a)(6)(iii)-d5-macau"
+CHINA_MACAU_2023 = "742.6(a)(6)(i)-china-macau"
+EARLY = "early-2023-d5-macau"
+LETTER = "bandwidth-letter-2025"
+DENIAL = "presumption of denial"
+LETTER_REVIEW = "not published (reported: licences issued from 2025-08)"
+
+
+def history(client: TestClient, accelerator: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    resp = client.get(f"/v1/accelerators/{accelerator}/history", params=params)
+    assert resp.status_code == 200, resp.text
+    intervals: list[dict[str, Any]] = resp.json()["intervals"]
+    return intervals
+
+
+def at(intervals: list[dict[str, Any]], day: date) -> dict[str, Any]:
+    """The interval holding ``day`` ([effective_from, effective_to))."""
+    for iv in intervals:
+        start = date.fromisoformat(iv["effective_from"]) if iv["effective_from"] else date.min
+        end = date.fromisoformat(iv["effective_to"]) if iv["effective_to"] else date.max
+        if start <= day < end:
+            return iv
+    raise AssertionError(f"no interval holds {day}")
+
+
+def d(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+# (item, query, a day) -> the interval holding that day: (from, to, eccn, licence, review policy, reason rule ids)
+ROWS = [
+    # H800 to China: the 2022 rule needs 600 GB/s interconnect; the H800 has 400
+    pytest.param(H800, CN, "2022-10-06", None, "2022-10-07", None, False, None, [], id="h800-cn-before-any-rule"),
+    pytest.param(H800, CN, "2022-10-07", "2022-10-07", "2023-10-23", None, False, None, [], id="h800-cn-2022-not-a"),
+    pytest.param(
+        H800, CN, "2023-10-22", "2022-10-07", "2023-10-23", None, False, None, [], id="h800-cn-day-before-early"
+    ),
+    pytest.param(
+        H800, CN, "2023-10-23", "2023-10-23", "2023-11-17", "3A090.a", True, DENIAL, [EARLY], id="h800-cn-early-effect"
+    ),
+    pytest.param(
+        H800,
+        CN,
+        "2023-11-16",
+        "2023-10-23",
+        "2023-11-17",
+        "3A090.a",
+        True,
+        DENIAL,
+        [EARLY],
+        id="h800-cn-early-last-day",
+    ),
+    pytest.param(
+        H800, CN, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="h800-cn-2023-rule"
+    ),
+    pytest.param(
+        H800, CN, "2025-04-09", "2025-04-09", "2026-01-15", "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-letters"
+    ),
+    pytest.param(
+        H800, CN, "2026-01-15", "2026-01-15", None, "3A090.a", True, "case-by-case", [D5, LETTER], id="h800-cn-band"
+    ),
+    # A100 to Macau: no licence before 2023-01-17 (China only), required from then on
+    pytest.param(A100, MO, "2022-10-07", "2022-10-07", "2023-01-17", "3A090.a", False, None, [], id="a100-mo-2022"),
+    pytest.param(
+        A100, MO, "2023-01-16", "2022-10-07", "2023-01-17", "3A090.a", False, None, [], id="a100-mo-day-before"
+    ),
+    pytest.param(
+        A100,
+        MO,
+        "2023-01-17",
+        "2023-01-17",
+        "2023-10-23",
+        "3A090.a",
+        True,
+        DENIAL,
+        [CHINA_MACAU_2023],
+        id="a100-mo-day-of",
+    ),
+    pytest.param(
+        A100,
+        MO,
+        "2023-10-23",
+        "2023-10-23",
+        "2023-11-17",
+        "3A090.a",
+        True,
+        DENIAL,
+        [CHINA_MACAU_2023, EARLY],
+        id="a100-mo-both-2022-and-early-rules",
+    ),
+    pytest.param(
+        A100, MO, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="a100-mo-2023-rule"
+    ),
+    # H20 to China: never 3A090; the 2025 letters, then the 2026 band
+    pytest.param(H20, CN, "2022-10-07", "2022-10-07", "2025-04-09", None, False, None, [], id="h20-cn-not-3A090"),
+    pytest.param(
+        H20, CN, "2025-04-08", "2022-10-07", "2025-04-09", None, False, None, [], id="h20-cn-day-before-letters"
+    ),
+    pytest.param(
+        H20, CN, "2025-04-09", "2025-04-09", "2026-01-15", None, True, LETTER_REVIEW, [LETTER], id="h20-cn-letters"
+    ),
+    pytest.param(
+        H20, CN, "2026-01-14", "2025-04-09", "2026-01-15", None, True, LETTER_REVIEW, [LETTER], id="h20-cn-before-band"
+    ),
+    pytest.param(H20, CN, "2026-01-15", "2026-01-15", None, None, True, "case-by-case", [LETTER], id="h20-cn-band"),
+    # a buyer in Singapore whose parent is headquartered in Cambodia (D:5 until 2026-02-03)
+    pytest.param(
+        H100, SG_KH, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="sg-kh-parent-hq-rule"
+    ),
+    pytest.param(
+        H100,
+        SG_KH,
+        "2026-02-02",
+        "2025-04-09",
+        "2026-02-03",
+        "3A090.a",
+        True,
+        DENIAL,
+        [D5, LETTER],
+        id="sg-kh-parent-day-before-removal",
+    ),
+    pytest.param(H100, SG_KH, "2026-02-03", "2026-02-03", None, "3A090.a", False, None, [], id="sg-kh-parent-day-of"),
+    pytest.param(
+        A30, SG_KH, "2026-02-02", "2024-12-02", "2026-02-03", "3A090.b", True, DENIAL, [D5], id="sg-kh-parent-b-item"
+    ),
+    pytest.param(A30, SG_KH, "2026-02-03", "2026-02-03", None, "3A090.b", False, None, [], id="sg-kh-parent-b-after"),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "query", "day", "start", "end", "eccn", "required", "review", "rules"),
+    ROWS,
+)
+def test_history_interval_holding_a_day_has_exact_bounds_and_outcome(
+    client: TestClient,
+    item: str,
+    query: dict[str, str],
+    day: str,
+    start: str | None,
+    end: str | None,
+    eccn: str | None,
+    required: bool,
+    review: str | None,
+    rules: list[str],
+) -> None:
+    iv = at(history(client, item, query), date.fromisoformat(day))
+    assert (d(iv["effective_from"]), d(iv["effective_to"])) == (d(start), d(end))
+    assert iv["eccn"] == eccn
+    assert iv["license_required"] is required
+    assert iv["review_policy"] == review
+    assert [r["rule_id"] for r in iv["reasons"]] == rules
+
+
+@pytest.mark.parametrize(
+    ("item", "query"),
+    [
+        pytest.param(H800, CN, id="h800-cn"),
+        pytest.param(A100, MO, id="a100-mo"),
+        pytest.param(H20, CN, id="h20-cn"),
+        pytest.param(H100, SG_KH, id="h100-sg-kh-parent"),
+    ],
+)
+def test_history_intervals_are_contiguous_from_the_beginning_to_open_end(
+    client: TestClient, item: str, query: dict[str, str]
+) -> None:
+    intervals = history(client, item, query)
+    assert intervals[0]["effective_from"] is None
+    assert intervals[0]["effective_to"] == "2022-10-07"
+    assert intervals[0]["license_required"] is False
+    assert intervals[0]["rulesets"] == []
+    assert intervals[-1]["effective_to"] is None
+    for prev, nxt in itertools.pairwise(intervals):
+        assert prev["effective_to"] == nxt["effective_from"]
+
+
+def test_h800_early_effect_rests_on_a_reported_source_and_says_so(client: TestClient) -> None:
+    iv = at(history(client, H800, CN), date(2023, 10, 23))
+    assert [r["source_kind"] for r in iv["reasons"]] == ["reported"]
+    assert "ac-2023-10-23-early" in iv["rulesets"]
+    assert any("rests on a reported source" in w for w in iv["warnings"])
+
+
+def test_h20_letters_reasons_carry_source_kind_company_letter(client: TestClient) -> None:
+    intervals = history(client, H20, CN)
+    for day in (date(2025, 4, 9), date(2026, 1, 15), date(2026, 11, 28)):
+        iv = at(intervals, day)
+        assert iv["eccn"] is None
+        assert {r["source_kind"] for r in iv["reasons"]} == {"company_letter"}
+        assert any("rests on a company letter source" in w for w in iv["warnings"])
+
+
+def test_h20_is_never_3A090_in_any_interval(client: TestClient) -> None:
+    assert {iv["eccn"] for iv in history(client, H20, CN)} == {None}
+
+
+def test_headquarters_rule_reasons_name_the_headquarters_basis(client: TestClient) -> None:
+    iv = at(history(client, H100, SG_KH), date(2024, 6, 1))
+    assert [(r["basis"], r["review_policy"]) for r in iv["reasons"]] == [("headquarters", DENIAL)]
+    assert "ultimate parent headquartered in KH" in iv["reasons"][0]["detail"]
+
+
+def test_history_of_hong_kong_matches_china(client: TestClient) -> None:
+    keys = ("effective_from", "effective_to", "eccn", "license_required", "review_policy")
+    hk = [{k: iv[k] for k in keys} for iv in history(client, H800, {"destination": "HK"})]
+    cn = [{k: iv[k] for k in keys} for iv in history(client, H800, CN)]
+    assert hk == cn
