@@ -40,7 +40,8 @@ def make_engine(settings: Settings) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={int(busy)}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a decision acknowledged to a client must survive power loss, not only a crash
+            cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
         return engine

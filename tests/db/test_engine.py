@@ -1,0 +1,90 @@
+"""The engine honours Settings: SQLite in WAL mode with a busy timeout (so several processes can
+share the file), pool size and timeouts on both engines, statement/connect timeouts on PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc, text
+
+from app.db import make_engine
+from tests.conftest import PG_URL, make_settings
+
+
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'engine.db'}"
+
+
+def test_sqlite_runs_in_wal_mode_with_the_configured_busy_timeout_and_durable_commits(tmp_path: Path) -> None:
+    engine = make_engine(make_settings(_sqlite_url(tmp_path), sqlite_busy_timeout_ms=4321))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 4321
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            # FULL (2): a committed decision survives power loss, not only a process crash
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writer_waits_for_the_busy_timeout_then_fails_cleanly(tmp_path: Path) -> None:
+    url = _sqlite_url(tmp_path)
+    engine = make_engine(make_settings(url, sqlite_busy_timeout_ms=300))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        # another process holds the write lock
+        holder = sqlite3.connect(tmp_path / "engine.db", isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        start = time.monotonic()
+        with pytest.raises(exc.OperationalError, match="locked"), engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        waited = time.monotonic() - start
+        assert 0.25 <= waited < 5, waited
+        # released within the timeout: the waiting writer gets through
+        threading.Timer(0.1, lambda: holder.execute("COMMIT")).start()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        holder.close()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
+    finally:
+        engine.dispose()
+
+
+def test_pool_size_overflow_and_timeout_reach_the_engine(database_url: str) -> None:
+    engine = make_engine(make_settings(database_url, db_pool_size=2, db_max_overflow=1, db_pool_timeout_s=0.3))
+    try:
+        pool = engine.pool
+        assert pool.size() == 2  # type: ignore[attr-defined]
+        assert pool._max_overflow == 1  # type: ignore[attr-defined]
+        assert pool._timeout == 0.3  # type: ignore[attr-defined]
+        held = [engine.connect() for _ in range(3)]
+        start = time.monotonic()
+        with pytest.raises(exc.TimeoutError):
+            engine.connect()
+        assert 0.25 <= time.monotonic() - start < 3
+        for conn in held:
+            conn.close()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set CHIPCLASS_TEST_DATABASE_URL")
+def test_postgresql_gets_statement_and_connect_timeouts(database_url: str) -> None:
+    engine = make_engine(make_settings(database_url, db_statement_timeout_ms=1234, db_connect_timeout_s=7))
+    try:
+        assert engine.dialect.driver == "psycopg"
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "1234ms"
+            params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+            assert params["connect_timeout"] == "7"
+            with pytest.raises(exc.OperationalError, match="statement timeout"):
+                conn.execute(text("SELECT pg_sleep(3)"))
+    finally:
+        engine.dispose()
