@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import ClassVar, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -25,6 +26,7 @@ from app.regulations.schemas import GroupChangeDoc, RulesetDoc
 from app.rules.book import RuleBook, Spec
 
 log = logging.getLogger("chipclass.snapshot")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,21 @@ class Snapshot:
     specs: Mapping[str, Spec]
     search_text: Mapping[str, str]
     loaded_at: datetime
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+    """Engine results for this snapshot's rules (keyed by item, rulesets, party and date)."""
+
+    MEMO_LIMIT: ClassVar[int] = 20_000
+
+    def remember(self, key: object, compute: Callable[[], T]) -> T:
+        """The engine is pure, so a result for the same inputs on the same snapshot is reusable."""
+        try:
+            return self.memo[key]  # type: ignore[return-value]
+        except KeyError:
+            value = compute()
+            if len(self.memo) >= self.MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[key] = value
+            return value
 
     @property
     def data_version(self) -> str:

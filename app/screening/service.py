@@ -81,8 +81,9 @@ def _undetermined(exc: UndeterminedError, pointer: str) -> ProblemError:
 
 
 def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
+    now, names = today(), tuple(hypothetical)
     try:
-        return licensing.select(snap.book, on, today(), tuple(hypothetical))
+        return snap.remember(("select", on, now, names), lambda: licensing.select(snap.book, on, now, names))
     except RulesetError as exc:
         raise ProblemError(
             "unknown_ruleset",
@@ -95,9 +96,12 @@ def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationR
     on = req.as_of or today()
     item = resolve_item(snap, req, "")
     selection = _select(snap, on, req.hypothetical_rulesets)
-    m = _metrics(snap, item, "")
+    ids = tuple(r.id for r in selection.rulesets)
     try:
-        c = classify(m, selection.rulesets, snap.book.definitions)
+        c = snap.remember(
+            ("classify", item.spec, ids),
+            lambda: classify(_metrics(snap, item, ""), selection.rulesets, snap.book.definitions),
+        )
     except UndeterminedError as exc:
         raise _undetermined(exc, "") from exc
     return ClassificationResponse(
@@ -150,6 +154,15 @@ def _party(
     return party, list(licensing.destination_warnings(book, party, destination, alias, on))
 
 
+def _line(
+    snap: Snapshot, selection: Selection, ids: tuple[str, ...], item: Item, party: Party, on: date, pointer: str
+) -> tuple[Classification, licensing.Licensing]:
+    def compute() -> tuple[Classification, licensing.Licensing]:
+        return licensing.classify_and_license(snap.book, selection, _metrics(snap, item, pointer), party, on)
+
+    return snap.remember(("line", item.spec, ids, party, on), compute)
+
+
 def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
     """Evaluate every line; raises ProblemError naming each bad line (nothing is stored then)."""
     on = req.as_of or today()
@@ -160,6 +173,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     party, dest_warnings = _party(
         snap, req.destination, req.end_user.headquarters, req.end_user.parent_headquarters, req.transaction_type, on
     )
+    ids = tuple(r.id for r in selection.rulesets)
     problems: list[FieldProblem] = []
     lines: list[LineResult] = []
     memo: dict[str, tuple[Classification, licensing.Licensing, Item]] = {}
@@ -171,8 +185,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         try:
             if memo_key not in memo:
                 item = resolve_item(snap, line, pointer, not_found="validation_error")
-                m = _metrics(snap, item, pointer)
-                c, lic = licensing.classify_and_license(snap.book, selection, m, party, on)
+                c, lic = _line(snap, selection, ids, item, party, on, pointer)
                 memo[memo_key] = (c, lic, item)
             c, lic, item = memo[memo_key]
         except UndeterminedError as exc:
