@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from alembic.config import Config
@@ -31,8 +32,14 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(config(database_url), revision)
 
 
+@lru_cache(maxsize=1)
+def _script_heads() -> frozenset[str]:
+    """The revision heads shipped with this build (read once: they cannot change at run time)."""
+    return frozenset(ScriptDirectory.from_config(config("sqlite://")).get_heads())
+
+
 def heads(database_url: str) -> set[str]:
-    return set(ScriptDirectory.from_config(config(database_url)).get_heads())
+    return set(_script_heads())
 
 
 def current(engine: Engine) -> set[str]:

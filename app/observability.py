@@ -48,6 +48,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # alembic announces its context on every readiness check; migrations log their own lines
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 class Metrics:
