@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import IO
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import ADMIN_KEY
+from app.db import normalize_url
+from tests.conftest import ADMIN_KEY, PG_URL, _pg_exec
 
 READY_TIMEOUT_S = float(os.environ.get("CHIPCLASS_E2E_READY_TIMEOUT_S", "90"))
 
@@ -149,6 +152,30 @@ class Servers:
     def stop_all(self) -> None:
         for server in self.started:
             server.close()
+
+
+@pytest.fixture(scope="module")
+def module_database_url(template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like database_url, shared by the tests of one module (for servers that are slow to start)."""
+    if PG_URL:
+        name = f"chipclass_m_{uuid.uuid4().hex[:12]}"
+        _pg_exec(PG_URL, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        yield normalize_url(str(make_url(PG_URL).set(database=name)))
+        _pg_exec(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path_factory.mktemp("module-db") / "test.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def module_servers(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """A server factory shared by the tests of one module; its servers are killed after the last one."""
+    factory = Servers(tmp_path_factory.mktemp("servers"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from app.db import normalize_url
 from app.main import create_app
 from tests.conftest import ADMIN_KEY, PG_URL, make_settings, wait_ready
-from tests.e2e.conftest import Servers
+from tests.e2e.conftest import Server, Servers
 
 RELOAD_INTERVAL_S = 1.0
 MARGIN_S = 2.0  # one snapshot rebuild plus scheduling on a loaded 2-core CI machine
@@ -57,6 +57,18 @@ def fr_licence_ruleset(ruleset_id: str) -> dict[str, object]:
     }
 
 
+@pytest.fixture(scope="module")
+def replicas(module_servers: Servers, module_database_url: str) -> tuple[Server, Server]:
+    """Two `chipclass serve` processes on one PostgreSQL database, started together, shared by this module."""
+    if not PG_URL:
+        pytest.skip(NEEDS_PG.kwargs["reason"])
+    a = module_servers.start(module_database_url, "replica-a", reload_interval_s=RELOAD_INTERVAL_S, wait=False)
+    b = module_servers.start(module_database_url, "replica-b", reload_interval_s=RELOAD_INTERVAL_S, wait=False)
+    a.wait_ready()
+    b.wait_ready()
+    return a, b
+
+
 def uses(resp: httpx.Response, ruleset_id: str) -> bool:
     assert resp.status_code == 201, resp.text
     body = resp.json()
@@ -66,12 +78,9 @@ def uses(resp: httpx.Response, ruleset_id: str) -> bool:
 @NEEDS_PG
 @pytest.mark.slow
 def test_a_ruleset_added_through_one_replica_is_used_by_the_other_within_the_reload_interval(
-    servers: Servers, database_url: str
+    replicas: tuple[Server, Server],
 ) -> None:
-    a = servers.start(database_url, "replica-a", reload_interval_s=RELOAD_INTERVAL_S, wait=False)
-    b = servers.start(database_url, "replica-b", reload_interval_s=RELOAD_INTERVAL_S, wait=False)
-    a.wait_ready()
-    b.wait_ready()
+    a, b = replicas
     bound = RELOAD_INTERVAL_S + MARGIN_S
     measured: list[float] = []
     with a.client() as ca, b.client() as cb:
@@ -112,12 +121,14 @@ def test_a_ruleset_added_through_one_replica_is_used_by_the_other_within_the_rel
 @NEEDS_PG
 @pytest.mark.slow
 def test_concurrent_screenings_through_two_replicas_keep_one_unforked_chain(
-    servers: Servers, database_url: str
+    replicas: tuple[Server, Server], module_database_url: str
 ) -> None:
-    a = servers.start(database_url, "replica-a", wait=False)
-    b = servers.start(database_url, "replica-b", wait=False)
-    a.wait_ready()
-    b.wait_ready()
+    a, b = replicas
+    database_url = module_database_url
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM decision")).scalar_one()  # the other test's decisions
+    engine.dispose()
     per_client, ids, errors = 20, [], []
     lock = threading.Lock()
     barrier = threading.Barrier(4)
@@ -139,8 +150,8 @@ def test_concurrent_screenings_through_two_replicas_keep_one_unforked_chain(
     for t in threads:
         t.join(timeout=120)
     assert errors == []
-    total = 4 * per_client
-    assert len(set(ids)) == total
+    assert len(set(ids)) == 4 * per_client
+    total = before + 4 * per_client
     engine = create_engine(normalize_url(database_url))
     try:
         with engine.connect() as conn:
