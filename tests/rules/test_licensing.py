@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 
 import pytest
 
@@ -122,7 +123,9 @@ DESTINATIONS = [
     pytest.param(A30, "KH", None, None, date(2026, 2, 3), True, [D14], {"ACA": False}, APPROVAL, id="kh-d1-day-of"),
     pytest.param(A30, "SG", "SG", "KH", date(2026, 2, 2), True, [D5], {"NAC": True}, DENIAL, id="kh-hq-day-before"),
     pytest.param(A30, "SG", "SG", "KH", date(2026, 2, 3), False, [], {}, None, id="kh-hq-rule-gone-day-of"),
-    # Nicaragua: D:5 from 2024-03-15 (D:1 before)
+    # Nicaragua: D:5 from 2024-03-15 (D:1 before). Before ACA (2024-04-04) NAC needed notification for
+    # Macau and every D:5 destination or D:5/Macau-headquartered entity (740.8(a)(2) as of 88 FR 73458),
+    # not only for China and Macau as domain.md's parenthetical could be read: the data follows 740.8.
     pytest.param(A30, "NI", None, None, date(2024, 3, 14), True, [D14], {"NAC": False}, APPROVAL, id="ni-d1-before"),
     pytest.param(A30, "NI", None, None, date(2024, 3, 15), True, [D5], {"NAC": True}, DENIAL, id="ni-d5-day-of"),
     pytest.param(A30, "SG", "SG", "NI", date(2024, 3, 14), False, [], {}, None, id="ni-hq-rule-not-day-before"),
@@ -396,3 +399,62 @@ def test_destination_rules_read_their_own_rulesets_classification(
 
 def test_every_answer_carries_the_disclaimer_text() -> None:
     assert "not a licence" in licensing.DISCLAIMER
+
+
+@pytest.mark.parametrize(
+    ("country", "on", "groups"),
+    [
+        pytest.param("CN", Y2024, {"D:1", "D:4", "D:5"}, id="china-d1-d4-d5"),
+        pytest.param("MO", Y2024, {"D:1", "D:4"}, id="macau-d1-d4-not-d5"),
+        pytest.param("IL", Y2024, {"D:4", "A:6"}, id="israel-d4-and-a6"),
+        pytest.param("AE", Y2024, {"D:4"}, id="uae-d4"),
+        pytest.param("SA", Y2024, {"D:4"}, id="saudi-d4"),
+        pytest.param("SG", Y2024, {"A:6"}, id="singapore-a6"),
+        pytest.param("IN", Y2024, {"A:5"}, id="india-a5"),
+        pytest.param("MY", Y2024, set(), id="malaysia-no-group"),
+        pytest.param("TH", Y2024, set(), id="thailand-no-group"),
+        pytest.param("HK", Y2024, set(), id="hong-kong-has-no-groups-of-its-own-resolve-first"),
+        pytest.param("NI", date(2024, 3, 14), {"D:1"}, id="nicaragua-d1-day-before"),
+        pytest.param("NI", date(2024, 3, 15), {"D:1", "D:5"}, id="nicaragua-d5-day-of"),
+        pytest.param("KH", date(2026, 2, 2), {"D:1", "D:5"}, id="cambodia-d5-day-before-removal"),
+        pytest.param("KH", date(2026, 2, 3), {"D:1"}, id="cambodia-d1-only-day-of-removal"),
+        pytest.param("IR", Y2024, {"D:4", "D:5", "E:1"}, id="iran-e1"),
+        pytest.param("CU", Y2024, {"D:5", "E:2"}, id="cuba-e2"),
+    ],
+)
+def test_country_group_memberships_change_on_their_dates(
+    book: RuleBook, country: str, on: date, groups: set[str]
+) -> None:
+    assert book.groups_of(country, on) == groups
+
+
+def hbm_stack(bandwidth: str) -> Spec:
+    return Spec((), True, Fraction(1000), memory_bandwidth_gbps=Fraction(bandwidth), kind="hbm")
+
+
+@pytest.mark.parametrize(
+    ("bandwidth", "destination", "on", "rules", "exceptions"),
+    [
+        pytest.param("2500", "CN", date(2024, 12, 1), [], {}, id="hbm-cn-day-before-3A090c"),
+        pytest.param(
+            "2500", "CN", date(2024, 12, 2), ["742.6(a)(6)(iii)-hbm"], {"HBM": False}, id="hbm-2.5-cn-hbm-exc"
+        ),
+        pytest.param("3300", "CN", date(2024, 12, 2), ["742.6(a)(6)(iii)-hbm"], {}, id="hbm-3.3-cn-no-exception"),
+        pytest.param("2500", "AE", date(2024, 12, 2), [], {}, id="hbm-uae-no-licence"),
+        # the 2025 letters reach H20-class accelerators, not a stand-alone HBM stack
+        pytest.param(
+            "2500", "CN", date(2025, 4, 9), ["742.6(a)(6)(iii)-hbm"], {"HBM": False}, id="hbm-not-an-h20-equivalent"
+        ),
+    ],
+)
+def test_3A090_c_hbm_licence_and_exception_hbm_below_3_3(
+    book: RuleBook,
+    bandwidth: str,
+    destination: str,
+    on: date,
+    rules: list[str],
+    exceptions: dict[str, bool],
+) -> None:
+    a = answer(book, hbm_stack(bandwidth), destination, on)
+    assert a.rules == rules
+    assert a.exceptions == exceptions
