@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -180,16 +180,19 @@ class Verification:
 
 
 def verify(engine: Engine, batch: int = 1000) -> Verification:
-    """Walk the chain from the start; report the first broken link."""
+    """Walk the chain from the start up to the head read first; report the first broken link.
+
+    Records appended while the walk runs lie beyond that head and are left for the next run, so
+    verifying under live traffic never reports a false break (the head and its record commit together).
+    """
     prev_hash, expected_seq, checked = GENESIS, 1, 0
     with Session(engine) as session:
         head = session.get(DecisionChain, 1)
         while True:
-            rows = list(
-                session.exec(
-                    select(Decision).where(col(Decision.seq) >= expected_seq).order_by(col(Decision.seq)).limit(batch)
-                )
-            )
+            query = select(Decision).where(col(Decision.seq) >= expected_seq)
+            if head is not None:
+                query = query.where(col(Decision.seq) <= head.last_seq)
+            rows = list(session.exec(query.order_by(col(Decision.seq)).limit(batch)))
             if not rows:
                 break
             for d in rows:
@@ -212,5 +215,19 @@ def verify(engine: Engine, batch: int = 1000) -> Verification:
                 expected_seq,
                 None,
                 "chain head does not match the last record (records missing at the end)",
+            )
+        # a record past the head that no writer's head accounts for was not appended by append():
+        # read the last seq first, then the head (a record and its head commit together)
+        last = session.exec(select(func.max(Decision.seq))).one()
+        now_head = session.exec(select(DecisionChain.last_seq).where(DecisionChain.id == 1)).first()
+        if head is not None and last is not None and now_head is not None and last > now_head:
+            return Verification(
+                False,
+                checked,
+                expected_seq - 1,
+                prev_hash,
+                now_head + 1,
+                None,
+                "records beyond the chain head (not appended through the log)",
             )
     return Verification(True, checked, expected_seq - 1, prev_hash)

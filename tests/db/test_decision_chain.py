@@ -334,3 +334,53 @@ def test_a_write_blocked_by_the_database_is_503_and_stores_nothing(database_url:
         finally:
             blocker.dispose()
         _assert_retry_later_and_nothing_stored(c, resp, database_url)
+
+
+def test_verifying_while_writers_append_never_reports_a_false_break(engine: Engine) -> None:
+    """Verification under live traffic checks the chain up to the head it saw, never a false alarm."""
+    stop = threading.Event()
+    results: list[store.Verification] = []
+
+    def write(i: int) -> None:
+        if i == 0:
+            while not stop.is_set():
+                results.append(store.verify(engine, batch=7))
+            return
+        try:
+            for j in range(30):
+                store.append(engine, draft(i * 1000 + j), TTL)
+        finally:
+            if i == 1:
+                stop.set()
+
+    assert run_threads(4, write) == []
+    assert results, "verification never ran"
+    broken = [r for r in results if not r.ok]
+    assert broken == [], f"{len(broken)} of {len(results)} verifications reported a break: {broken[0]}"
+    final = store.verify(engine)
+    assert final.ok and final.checked == 90
+
+
+def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> None:
+    """A well-formed record (valid hash and link) slipped in with SQL, leaving the head alone."""
+    for n in range(3):
+        store.append(engine, draft(n), TTL)
+    with Session(engine) as session:
+        last = session.get(Decision, 3)
+        assert last is not None
+        forged = Decision(
+            **{
+                **last.model_dump(),
+                "seq": 4,
+                "id": str(ULID()),
+                "prev_hash": last.hash,
+                "response": '{"answer":"forged"}',
+            }
+        )
+        forged.hash = store.record_hash(forged)
+        session.add(forged)
+        session.commit()
+    result = store.verify(engine)
+    assert not result.ok
+    assert result.first_broken_seq == 4
+    assert "beyond the chain head" in (result.problem or "")
