@@ -2,6 +2,7 @@
 
 A figure may be sent as a JSON number or as a plain decimal string ("148.5"); the string form is
 held to the pattern the schema publishes, so the spec and the server agree on what is accepted.
+Responses carry figures as strings (exact).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 UNSIGNED_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,12})?$"
 SIGNED_TEXT = r"^-?[0-9]{1,12}(\.[0-9]{1,12})?$"
@@ -28,14 +29,25 @@ def _text(pattern: str) -> Callable[[object], object]:
     return check
 
 
+def _range(low: Decimal, high: Decimal, low_inclusive: bool) -> Callable[[Decimal], Decimal]:
+    def check(value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError("must be a finite number")
+        if value > high or value < low or (value == low and not low_inclusive):
+            raise ValueError(f"must be {'at least' if low_inclusive else 'more than'} {low} and at most {high}")
+        return value
+
+    return check
+
+
 PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_text(UNSIGNED_TEXT)),
-    Field(gt=0, le=Decimal("1e9"), allow_inf_nan=False),
+    AfterValidator(_range(Decimal(0), Decimal(10**9), low_inclusive=False)),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000_000},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 10**9},
                 {"type": "string", "pattern": UNSIGNED_TEXT, "maxLength": 25},
             ]
         },
@@ -47,11 +59,11 @@ PositiveDecimal = Annotated[
 ThresholdDecimal = Annotated[
     Decimal,
     BeforeValidator(_text(SIGNED_TEXT)),
-    Field(ge=Decimal("-1e12"), le=Decimal("1e12"), allow_inf_nan=False),
+    AfterValidator(_range(Decimal(-(10**12)), Decimal(10**12), low_inclusive=True)),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": -1_000_000_000_000, "maximum": 1_000_000_000_000},
+                {"type": "number", "minimum": -(10**12), "maximum": 10**12},
                 {"type": "string", "pattern": SIGNED_TEXT, "maxLength": 26},
             ]
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 log = logging.getLogger("chipclass.errors")
 
@@ -133,27 +135,17 @@ STATUS_CODES = {
 }
 
 
-def _document_problem(app: FastAPI) -> None:
-    """Put ``Problem`` (and ``FieldProblem``) into the spec's components, where every documented
-    error response points (``responses()`` refers to ``#/components/schemas/Problem``)."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        spec = generate()
-        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(problem.pop("$defs", {}))
-        schemas["Problem"] = problem
-        return spec
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Routes with methods, through included routers (FastAPI wraps each in an ``original_router``)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
 
 
 def install(app: FastAPI) -> None:
-    _document_problem(app)
-
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(request, exc.code, exc.detail, exc.errors, exc.headers)
@@ -174,8 +166,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): the same 422 as malformed JSON
+            detail = "body is not valid JSON"
+            return problem_response(
+                request, "validation_error", f"/: {detail}", [FieldProblem(pointer="/", detail=detail)]
+            )
         code = STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # every method the path supports, not only those of the first route matching the path
+            methods: set[str] = set()
+            for route in _leaf_routes(request.app.router.routes):
+                match, _ = route.matches(request.scope)
+                if match != Match.NONE:
+                    methods |= getattr(route, "methods", None) or set()
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
         return problem_response(request, code, str(exc.detail), headers=headers, status=exc.status_code)
 
     @app.exception_handler(OperationalError)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from app.regulations.snapshot import Snapshot
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A stored timestamp as RFC 3339 with an offset (SQLite hands back naive UTC datetimes)."""
 
 
 def cached_json(request: Request, snap: Snapshot, model: BaseModel) -> Response:

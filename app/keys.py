@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
@@ -13,6 +12,7 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.deps import Admin, EngineDep
 from app.errors import ProblemError, responses
+from app.http import UtcDatetime
 from app.security import ApiKey, Scope, create_key, revoke
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -31,8 +31,8 @@ class KeyRead(BaseModel):
     id: str
     name: str
     scopes: list[str]
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
 
 
 class KeyCreated(KeyRead):

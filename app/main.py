@@ -26,6 +26,7 @@ from app.deps import RateLimiter
 from app.errors import install, problem_response, responses
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging
+from app.openapi import document
 from app.regulations import loader
 from app.regulations import service as reference
 from app.regulations.router import router as regulations_router
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.ready_error = "starting"
     install(app)
+    document(app)
     for router in (catalog_router, screening_router, regulations_router, decisions_router, keys_router):
         app.include_router(router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)

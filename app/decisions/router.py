@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from app.decisions import store
 from app.deps import Auditor, EngineDep
 from app.errors import responses
+from app.http import UtcDatetime
 
 router = APIRouter(prefix="/v1/decisions", tags=["audit"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "database_unavailable")
@@ -20,7 +20,7 @@ class DecisionRecord(BaseModel):
     seq: int
     id: str
     kind: str
-    created_at: datetime
+    created_at: UtcDatetime
     api_key_id: str | None
     request_id: str
     idempotency_key: str | None
