@@ -384,3 +384,20 @@ def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> No
     assert not result.ok
     assert result.first_broken_seq == 4
     assert "beyond the chain head" in (result.problem or "")
+
+
+def test_concurrent_http_duplicates_with_one_idempotency_key_make_exactly_one_decision(client: TestClient) -> None:
+    answers: list[tuple[int, bytes, str | None]] = []
+    lock = threading.Lock()
+
+    def post(_i: int) -> None:
+        resp = client.post("/v1/screenings", json=SCREENING, headers={"Idempotency-Key": "dup-1"})
+        with lock:
+            answers.append((resp.status_code, resp.content, resp.headers.get("Idempotent-Replayed")))
+
+    assert run_threads(6, post) == []
+    assert sorted(code for code, _, _ in answers) == [200] * 5 + [201]
+    assert len({body for _, body, _ in answers}) == 1
+    assert sorted(str(flag) for _, _, flag in answers) == ["None"] + ["true"] * 5
+    verification = client.get("/v1/decisions/verify").json()
+    assert verification["ok"] and verification["checked"] == 1
