@@ -104,6 +104,11 @@ async def _bootstrap_with_retry(app: FastAPI) -> None:
         except (SQLAlchemyError, OSError) as exc:
             app.state.ready_error = f"database: {type(exc).__name__}"
             log.error("database not reachable, retrying in %.1fs: %s", delay, str(exc).splitlines()[0][:300])
+        except Exception as exc:
+            # anything else (a stored document that no longer validates, ...) must not end start-up
+            # silently, leaving a live process that is never ready and never says why
+            app.state.ready_error = f"start-up: {type(exc).__name__}"
+            log.exception("start-up failed, retrying in %.1fs", delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay)
 

@@ -197,3 +197,26 @@ def test_two_apps_on_one_database_share_a_new_ruleset_on_either_engine(
     resp = b.post("/v1/screenings", json=FR_H100)
     assert uses(resp, ruleset_id)
     assert resp.json()["license_required"] is True
+
+
+def test_a_replica_whose_start_up_fails_unexpectedly_keeps_retrying_until_ready(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is not a database error (here a seed that fails once) used to end start-up
+    silently: the process lived on, never ready, and said nothing."""
+    from app.regulations import service as reference
+
+    real_seed = reference.seed
+    calls = []
+
+    def flaky_seed(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("stored document no longer validates")
+        return real_seed(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reference, "seed", flaky_seed)
+    app = create_app(make_settings(database_url))
+    with TestClient(app) as c:
+        wait_ready(c, timeout=30)
+    assert len(calls) == 2
