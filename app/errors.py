@@ -200,7 +200,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem_response(request, "internal_error", "An unexpected error occurred; it has been logged.")
+        # this runs outside the edge middleware (Starlette's ServerErrorMiddleware), so the
+        # request id header is set here
+        request_id = request.scope.get("state", {}).get("request_id")
+        return problem_response(
+            request,
+            "internal_error",
+            "An unexpected error occurred; it has been logged.",
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )
 
 
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
