@@ -61,7 +61,8 @@ def _prepare(url: str) -> None:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated and seeded database to copy: a file (SQLite) or a template database (PostgreSQL)."""
     if PG_URL:
-        name = f"chipclass_tpl_{_worker()}"
+        # unique per run: concurrent runs on one server must not drop each other's template
+        name = f"chipclass_tpl_{_worker()}_{os.getpid()}"
         _pg_exec(PG_URL, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         url = normalize_url(str(make_url(PG_URL).set(database=name)))
         _prepare(url)
