@@ -21,6 +21,12 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(decisions_cli, name="decisions")
 
 
+def _stopped_by_sigterm(_signum: int, _frame: object) -> None:
+    """uvicorn drains in-flight requests on SIGTERM and then re-raises the signal, which would end the
+    process with 143: a drained stop is a clean exit, so exit 0 (or app.main's code if it refused to start)."""
+    raise SystemExit(getattr(sys.modules.get("app.main"), "exit_code", 0))
+
+
 @cli.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default CHIPCLASS_HOST or 127.0.0.1)")] = None,
@@ -28,9 +34,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
     """Start the HTTP service (migrates and seeds on start unless configured otherwise)."""
+    import signal
+
     import uvicorn
 
     settings = get_settings()
+    signal.signal(signal.SIGTERM, _stopped_by_sigterm)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
