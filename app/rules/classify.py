@@ -12,7 +12,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from app.rules.book import Citation, Clause, Condition, Definitions, ItemScope, Ruleset
+from app.rules.book import Citation, Clause, Condition, Definitions, ItemScope, Ruleset, Spec
 from app.rules.metrics import Metrics, MetricValue
 
 LABELS = {
@@ -26,14 +26,15 @@ LABELS = {
     "kind": "kind",
     "eccn": "ECCN",
 }
-SPEC_FIELDS = {
-    "tpp": "throughput",
-    "performance_density": "die_area_mm2",
-    "memory_bandwidth_density": "die_area_mm2",
-    "memory_bandwidth_gbps": "memory_bandwidth_gbps",
-    "interconnect_bandwidth_gbps": "interconnect_bandwidth_gbps",
-    "memory_plus_interconnect_gbps": "memory_bandwidth_gbps",
-    "datacenter": "datacenter",
+# the spec fields each metric is computed from
+SPEC_FIELDS: dict[str, tuple[str, ...]] = {
+    "tpp": ("throughput",),
+    "performance_density": ("throughput", "die_area_mm2"),
+    "memory_bandwidth_density": ("memory_bandwidth_gbps", "die_area_mm2"),
+    "memory_bandwidth_gbps": ("memory_bandwidth_gbps",),
+    "interconnect_bandwidth_gbps": ("interconnect_bandwidth_gbps",),
+    "memory_plus_interconnect_gbps": ("memory_bandwidth_gbps", "interconnect_bandwidth_gbps"),
+    "datacenter": ("datacenter",),
 }
 _PLACES = Decimal("0.000001")
 
@@ -221,8 +222,15 @@ def any_of(results: Iterable[bool | None]) -> bool | None:
     return None if seen_unknown else False
 
 
-def unknown_fields(results: Iterable[ConditionResult]) -> set[str]:
-    return {SPEC_FIELDS.get(r.metric, r.metric) for r in results if r.met is None}
+def unknown_fields(results: Iterable[ConditionResult], spec: Spec) -> set[str]:
+    """The spec fields that are missing behind the unknown conditions."""
+    out: set[str] = set()
+    for r in results:
+        if r.met is None:
+            fields = SPEC_FIELDS.get(r.metric, (r.metric,))
+            absent = [f for f in fields if getattr(spec, f, None) in (None, ())]
+            out.update(absent or fields)
+    return out
 
 
 def in_scope(scope: ItemScope, metrics: Metrics, eccn: str | None) -> tuple[bool | None, set[str]]:
@@ -231,7 +239,7 @@ def in_scope(scope: ItemScope, metrics: Metrics, eccn: str | None) -> tuple[bool
         return True, set()
     results = [tuple(evaluate(c, metrics, eccn) for c in conds) for conds in scope.any_of]
     verdict = any_of(all_of(r.met for r in conds) for conds in results)
-    missing = set().union(*(unknown_fields(r) for r in results)) if verdict is None else set()
+    missing = set().union(*(unknown_fields(r, metrics.spec) for r in results)) if verdict is None else set()
     return verdict, missing
 
 
@@ -255,7 +263,7 @@ def classify_ruleset(ruleset: Ruleset, metrics: Metrics, order: tuple[str, ...])
     for candidate in order:
         verdict = any_of(c.met for c in clauses if c.eccn == candidate)
         if verdict is None:
-            missing = unknown_fields(r for c in clauses if c.eccn == candidate for r in c.conditions)
+            missing = unknown_fields((r for c in clauses if c.eccn == candidate for r in c.conditions), metrics.spec)
             raise UndeterminedError(
                 missing, f"{ruleset.id}: cannot decide {candidate} without {', '.join(sorted(missing))}"
             )
@@ -265,7 +273,7 @@ def classify_ruleset(ruleset: Ruleset, metrics: Metrics, order: tuple[str, ...])
     if eccn is not None:
         for note in notes:
             if note.applies is None:
-                missing = unknown_fields(note.conditions)
+                missing = unknown_fields(note.conditions, metrics.spec)
                 raise UndeterminedError(
                     missing, f"{ruleset.id}: cannot decide {note.id} without {', '.join(sorted(missing))}"
                 )

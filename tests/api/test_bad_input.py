@@ -188,3 +188,11 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     assert len(generated) == 32
     # a header that could forge log lines is replaced
     assert client.get("/healthz", headers={"X-Request-ID": "a b\tc"}).headers["x-request-id"] != "a b\tc"
+
+
+def test_undetermined_names_only_the_missing_figure(client: TestClient) -> None:
+    """Memory bandwidth under the 2025 letters' line but no I/O figure: only I/O can decide."""
+    spec = fp16(100, die_area_mm2=800, memory_bandwidth_gbps=1000)
+    line = {"key": "x", "spec": spec, "quantity": 1}
+    body = assert_problem(client.post("/v1/screenings", json=screening(lines=[line])), 422, "validation_error")
+    assert {e["pointer"] for e in body["errors"]} == {"/lines/0/spec/interconnect_bandwidth_gbps"}
