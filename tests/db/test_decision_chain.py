@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
 from ulid import ULID
@@ -167,6 +168,36 @@ def _cli_verify(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
+@contextmanager
+def tamper(engine: Engine) -> Iterator[Connection]:
+    """A connection with the database's append-only guard dropped, as an attacker with DDL rights
+    could; verification must still name what was changed."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE decision DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS decision_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS decision_no_delete"))
+        yield conn
+
+
+@pytest.mark.parametrize("statement", ["UPDATE decision SET response = '{}' WHERE seq = 1", "DELETE FROM decision"])
+def test_the_database_refuses_to_change_or_delete_a_decision(
+    client: TestClient, database_url: str, statement: str
+) -> None:
+    _screen(client, 2)
+    engine = make_engine(make_settings(database_url))
+    try:
+        with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+        if engine.dialect.name == "postgresql":
+            with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text("TRUNCATE decision"))
+    finally:
+        engine.dispose()
+    assert client.get("/v1/decisions/verify").json()["checked"] == 2
+
+
 def _screen(client: TestClient, n: int) -> list[str]:
     ids = []
     for i in range(n):
@@ -184,7 +215,7 @@ def test_verification_names_a_decision_altered_in_the_database(
     k = 3
     engine = make_engine(make_settings(database_url))
     try:
-        with engine.begin() as conn:
+        with tamper(engine) as conn:
             original = conn.execute(text("SELECT response FROM decision WHERE seq = :k"), {"k": k}).scalar_one()
             forged = json.loads(original)
             forged["license_required"] = not forged["license_required"]
@@ -214,14 +245,14 @@ def test_rehashing_an_altered_decision_is_caught_at_the_next_link(client: TestCl
     ids = _screen(client, 4)
     engine = make_engine(make_settings(database_url))
     try:
-        with engine.begin() as conn:
+        with tamper(engine) as conn:
             conn.execute(text("UPDATE decision SET data_version = 'forged' WHERE seq = 2"))
         # the forger also recomputes the record's own hash: its link to the next record still breaks
         with Session(engine) as session:
             forged = session.get(Decision, 2)
             assert forged is not None and forged.data_version == "forged"
             new_hash = store.record_hash(forged)
-        with engine.begin() as conn:
+        with tamper(engine) as conn:
             conn.execute(text("UPDATE decision SET hash = :h WHERE seq = 2"), {"h": new_hash})
         result = store.verify(engine)
     finally:
@@ -237,7 +268,7 @@ def test_deleting_the_last_decision_is_detected(
     _screen(client, 3)
     engine = make_engine(make_settings(database_url))
     try:
-        with engine.begin() as conn:
+        with tamper(engine) as conn:
             conn.execute(text("DELETE FROM decision WHERE seq = 3"))
         result = store.verify(engine)
     finally:
@@ -262,7 +293,7 @@ def test_deleting_a_decision_in_the_middle_is_detected(client: TestClient, datab
     ids = _screen(client, 4)
     engine = make_engine(make_settings(database_url))
     try:
-        with engine.begin() as conn:
+        with tamper(engine) as conn:
             conn.execute(text("DELETE FROM decision WHERE seq = 2"))
         result = store.verify(engine)
     finally:
