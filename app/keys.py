@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
@@ -23,7 +23,8 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"name": "erp-prod", "scopes": ["read", "screen"]}]}
     )
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    # bounded as sent (the schema's bound), then trimmed; `\S`: not blank
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S"), AfterValidator(str.strip)]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=4)]
 
 

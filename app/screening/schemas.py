@@ -6,7 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.catalog.schemas import AcceleratorId, SpecIn
 from app.rules.classify import (
@@ -98,7 +106,8 @@ class ClassificationResponse(BaseModel):
 
 class EndUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    # bounded as sent (the schema's bound), then trimmed; `\S`: not blank
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S"), AfterValidator(str.strip)]
     headquarters: CountryCode | None = Field(None, description="Where the end user is headquartered")
     parent_headquarters: CountryCode | None = Field(None, description="Where its ultimate parent is headquartered")
 
