@@ -11,6 +11,7 @@ from app.decisions import store
 from app.deps import EngineDep, Reader, Screener, ScreenerOrAuditor, SettingsDep, SnapshotDep
 from app.errors import ProblemError, responses
 from app.http import record_json
+from app.regulations.snapshot import Snapshot
 from app.screening import service
 from app.screening.schemas import (
     ClassificationRequest,
@@ -39,6 +40,17 @@ IdempotencyKey = Annotated[
         description="Retry-safe key: the same key and body replay the first answer (kept at least 24 h)",
     ),
 ]
+
+
+# A screening of many lines is CPU work of up to a second: it runs in a worker thread so the
+# event loop keeps serving other requests; a few lines run inline (a thread hop costs more).
+INLINE_LINES = 20
+
+
+async def _screen(snap: Snapshot, body: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
+    if len(body.lines) <= INLINE_LINES:
+        return service.screen(snap, body, decision_id)
+    return await run_in_threadpool(service.screen, snap, body, decision_id)
 
 
 @router.post(
@@ -80,10 +92,10 @@ async def create_screening(
     (committed before it is returned) unless it is hypothetical. A line that cannot be evaluated
     rejects the whole request with 422, naming every bad line key; nothing is stored then."""
     if body.hypothetical_rulesets:
-        result = service.screen(snap, body, None)
+        result = await _screen(snap, body, None)
         return record_json(result.model_dump_json(), status_code=200)
     decision_id = str(ULID())
-    result = service.screen(snap, body, decision_id)
+    result = await _screen(snap, body, decision_id)
     draft = store.Draft(
         id=decision_id,
         kind="screening",
