@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from app.config import get_settings
 
@@ -19,6 +20,18 @@ keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
 decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(decisions_cli, name="decisions")
+
+
+@cli.callback()
+def _check_settings() -> None:
+    """Refuse bad configuration with one clear line, before any command runs."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            typer.echo(f"chipclass: invalid configuration: CHIPCLASS_{field.upper()}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _stopped_by_sigterm(_signum: int, _frame: object) -> None:

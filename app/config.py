@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///./chipclass.db"
 
@@ -37,6 +39,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as exc:
+            raise ValueError(f"CHIPCLASS_DATABASE_URL is not a database URL: {exc}") from exc
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"CHIPCLASS_DATABASE_URL must be sqlite:/// or postgresql://, not {backend}://")
+        return value
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.environment == "production":
@@ -44,10 +57,6 @@ class Settings(BaseSettings):
             if key is not None and len(key) < 32:
                 raise ValueError("CHIPCLASS_BOOTSTRAP_ADMIN_KEY must be at least 32 characters in production")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 @lru_cache
