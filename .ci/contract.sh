@@ -73,9 +73,12 @@ python_bin=$(command -v python3.11 || command -v python3)
 "$WORK/gen/bin/pip" install -q "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION"
 "$python_bin" -m venv "$WORK/fuzz"
 "$WORK/fuzz/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
-(cd "$HERE/ts" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# the TypeScript project is copied to the temp dir: npm ci there, never in the work tree (parallel runs)
+mkdir -p "$WORK/ts"
+cp "$HERE/ts/package.json" "$HERE/ts/package-lock.json" "$HERE/ts/tsconfig.json" "$HERE/ts/client.ts" "$WORK/ts/"
+(cd "$WORK/ts" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 echo "installed: $("$WORK/gen/bin/openapi-python-client" --version 2>&1 | tail -1); $("$WORK/fuzz/bin/schemathesis" --version);" \
-  "openapi-typescript $(cd "$HERE/ts" && npx --no-install openapi-typescript --version | tail -1); tsc $(cd "$HERE/ts" && npx --no-install tsc --version)"
+  "openapi-typescript $("$WORK/ts/node_modules/.bin/openapi-typescript" --version | tail -1); tsc $("$WORK/ts/node_modules/.bin/tsc" --version)"
 
 section "live server: chipclass serve on a temporary SQLite database"
 PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -130,10 +133,9 @@ CHIPCLASS_CONTRACT_ADMIN_KEY="$ADMIN_KEY" PYTHONPATH="$WORK/client" \
 
 section "gate 2: TypeScript types (openapi-typescript) + tsc --noEmit on .ci/contract/ts/client.ts"
 (
-  cd "$HERE/ts"
-  rm -rf generated
-  npx --no-install openapi-typescript "$SPEC" --default-non-nullable false --output generated/chipclass.d.ts 2>&1 | tail -1
-  npx --no-install tsc --noEmit -p tsconfig.json
+  cd "$WORK/ts"
+  node_modules/.bin/openapi-typescript "$SPEC" --default-non-nullable false --output generated/chipclass.d.ts 2>&1 | tail -1
+  node_modules/.bin/tsc --noEmit -p tsconfig.json
   echo "tsc --noEmit: client.ts type-checks against $(grep -c '^    [a-z_]*: {$' generated/chipclass.d.ts) generated operation types"
 )
 
