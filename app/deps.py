@@ -15,25 +15,27 @@ from app.errors import ProblemError
 from app.regulations.snapshot import Snapshot, SnapshotStore
 from app.security import KeyVerifier, Principal, Scope
 
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# threadpool, a thread hop per request for what is an attribute read.
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer cc_...`")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_store(request: Request) -> SnapshotStore:
+async def get_store(request: Request) -> SnapshotStore:
     store: SnapshotStore = request.app.state.store
     return store
 
 
-def get_snapshot(request: Request) -> Snapshot:
+async def get_snapshot(request: Request) -> Snapshot:
     store: SnapshotStore = request.app.state.store
     if not store.loaded:
         raise ProblemError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})

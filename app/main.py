@@ -9,9 +9,8 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,10 +22,11 @@ from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
 from app.deps import RateLimiter
-from app.errors import install, problem_response, responses
+from app.errors import install
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging
 from app.openapi import document
+from app.operations import router as operations_router
 from app.regulations import loader
 from app.regulations import service as reference
 from app.regulations.router import router as regulations_router
@@ -174,44 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready_error = "starting"
     install(app)
     document(app)
-    for router in (catalog_router, screening_router, regulations_router, decisions_router, keys_router):
+    # FastAPI matches routers in order: probes and the hot screening routes first
+    routers = (operations_router, screening_router, catalog_router, regulations_router, decisions_router, keys_router)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
-
-    @app.get("/healthz", operation_id="healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is alive (does not touch the database)."""
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        operation_id="readyz",
-        tags=["operations"],
-        responses=responses("not_ready"),
-    )
-    async def readyz(request: Request) -> Any:
-        """Ready: database reachable, migrations at head, rules loaded."""
-        checks: dict[str, str] = {}
-        try:
-            at_head = await asyncio.wait_for(
-                run_in_threadpool(migrate.at_head, engine, settings.database_url),
-                timeout=settings.db_connect_timeout_s + 1,
-            )
-            checks["database"] = "ok"
-            checks["migrations"] = "ok" if at_head else "behind"
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            checks["database"] = f"unreachable ({type(exc).__name__})"
-            checks["migrations"] = "unknown"
-        store: SnapshotStore = request.app.state.store
-        checks["rules"] = "ok" if store.loaded else "not loaded"
-        if all(v == "ok" for v in checks.values()):
-            return {"status": "ready", "checks": checks, "data_version": store.current.data_version}
-        detail = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
-        return problem_response(request, "not_ready", detail, headers={"Retry-After": "2"})
-
-    @app.get("/metrics", operation_id="metrics", tags=["operations"], include_in_schema=False)
-    async def prometheus() -> Response:
-        body, ctype = metrics.render()
-        return Response(body, media_type=ctype)
 
     return app

@@ -1,0 +1,51 @@
+"""Operational routes: liveness, readiness and Prometheus metrics (no API key)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import migrate
+from app.errors import problem_response, responses
+from app.regulations.snapshot import SnapshotStore
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive (does not touch the database)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", responses=responses("not_ready"))
+async def readyz(request: Request) -> Any:
+    """Ready: database reachable, migrations at head, rules loaded."""
+    settings = request.app.state.settings
+    checks: dict[str, str] = {}
+    try:
+        at_head = await asyncio.wait_for(
+            run_in_threadpool(migrate.at_head, request.app.state.engine, settings.database_url),
+            timeout=settings.db_connect_timeout_s + 1,
+        )
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if at_head else "behind"
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+        checks["migrations"] = "unknown"
+    store: SnapshotStore = request.app.state.store
+    checks["rules"] = "ok" if store.loaded else "not loaded"
+    if all(v == "ok" for v in checks.values()):
+        return {"status": "ready", "checks": checks, "data_version": store.current.data_version}
+    detail = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    return problem_response(request, "not_ready", detail, headers={"Retry-After": "2"})
+
+
+@router.get("/metrics", operation_id="metrics", include_in_schema=False)
+async def prometheus(request: Request) -> Response:
+    body, ctype = request.app.state.metrics.render()
+    return Response(body, media_type=ctype)
