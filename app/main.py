@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +22,7 @@ from app.catalog.router import router as catalog_router
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
+from app.decisions.store import DecisionWriter
 from app.deps import RateLimiter
 from app.errors import install
 from app.keys import router as keys_router
@@ -132,6 +134,8 @@ async def _poll(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.writer = DecisionWriter(app.state.engine, timedelta(hours=settings.idempotency_ttl_h))
     boot = asyncio.create_task(_bootstrap_with_retry(app))
     poll = asyncio.create_task(_poll(app))
     try:
@@ -140,6 +144,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in (boot, poll):
             task.cancel()
         await asyncio.gather(boot, poll, return_exceptions=True)
+        # in-flight requests have finished: write what they submitted, then stop
+        await run_in_threadpool(app.state.writer.close, settings.shutdown_grace_s)
         app.state.engine.dispose()
 
 

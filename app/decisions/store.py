@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,53 +88,159 @@ class IdempotencyConflict(Exception):
 
 def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
     """Commit one decision (or find the one its idempotency key already made)."""
+    result = append_many(engine, [draft], idempotency_ttl)[0]
+    if isinstance(result, IdempotencyConflict):
+        raise result
+    return result
+
+
+def append_many(
+    engine: Engine, drafts: Sequence[Draft], idempotency_ttl: timedelta
+) -> list[Stored | IdempotencyConflict]:
+    """Commit decisions in order in one transaction (one fsync), each linked to the one before.
+
+    A draft whose idempotency key was already used gets the earlier decision back (replayed)
+    or an IdempotencyConflict; the others are stored. All or none of the new records commit.
+    """
+    results: list[Stored | IdempotencyConflict] = []
     with Session(engine, expire_on_commit=False) as session:
         try:
-            head = session.execute(
+            # the first statement takes the chain-head lock: the row lock on PostgreSQL, the
+            # database write lock on SQLite (a write before any read: no stale snapshot)
+            seq, prev = session.execute(
                 update(DecisionChain)
                 .where(col(DecisionChain.id) == 1)
-                .values(last_seq=DecisionChain.last_seq + 1)
+                .values(last_seq=DecisionChain.last_seq)
                 .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
             ).one()
-            if draft.idempotency_key is not None and draft.api_key_id is not None:
-                found = _replay(session, draft, idempotency_ttl)
-                if found is not None:
-                    session.rollback()
-                    return found
-            decision = Decision(
-                seq=head[0],
-                id=draft.id,
-                kind=draft.kind,
-                created_at=datetime.now(UTC),
-                api_key_id=draft.api_key_id,
-                request_id=draft.request_id,
-                idempotency_key=draft.idempotency_key,
-                request_hash=draft.request_hash,
-                request=draft.request,
-                response=draft.response,
-                rulesets=canonical(draft.rulesets),
-                data_version=draft.data_version,
-                prev_hash=head[1],
-                hash="",
-            )
-            decision.hash = record_hash(decision)
-            session.add(decision)
-            if draft.idempotency_key is not None and draft.api_key_id is not None:
-                session.add(
-                    IdempotencyRecord(
-                        api_key_id=draft.api_key_id,
-                        key=draft.idempotency_key,
-                        request_hash=draft.request_hash,
-                        decision_id=draft.id,
-                        created_at=decision.created_at,
-                    )
+            batch_keys: dict[tuple[str, str], Draft] = {}
+            for draft in drafts:
+                keyed = draft.idempotency_key is not None and draft.api_key_id is not None
+                key = (draft.api_key_id or "", draft.idempotency_key or "")
+                if keyed:
+                    earlier = batch_keys.get(key)
+                    if earlier is not None:
+                        same = earlier.request_hash == draft.request_hash
+                        results.append(
+                            Stored(earlier.id, earlier.response, True) if same else IdempotencyConflict(earlier.id)
+                        )
+                        continue
+                    try:
+                        found = _replay(session, draft, idempotency_ttl)
+                    except IdempotencyConflict as exc:
+                        results.append(exc)
+                        continue
+                    if found is not None:
+                        results.append(found)
+                        continue
+                seq += 1
+                decision = Decision(
+                    seq=seq,
+                    id=draft.id,
+                    kind=draft.kind,
+                    created_at=datetime.now(UTC),
+                    api_key_id=draft.api_key_id,
+                    request_id=draft.request_id,
+                    idempotency_key=draft.idempotency_key,
+                    request_hash=draft.request_hash,
+                    request=draft.request,
+                    response=draft.response,
+                    rulesets=canonical(draft.rulesets),
+                    data_version=draft.data_version,
+                    prev_hash=prev,
+                    hash="",
                 )
-            session.execute(update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_hash=decision.hash))
+                decision.hash = prev = record_hash(decision)
+                session.add(decision)
+                if keyed:
+                    batch_keys[key] = draft
+                    session.add(
+                        IdempotencyRecord(
+                            api_key_id=key[0],
+                            key=key[1],
+                            request_hash=draft.request_hash,
+                            decision_id=draft.id,
+                            created_at=decision.created_at,
+                        )
+                    )
+                results.append(Stored(draft.id, draft.response, False))
+            session.execute(
+                update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev)
+            )
             session.commit()
         except BaseException:
             session.rollback()
             raise
-    return Stored(draft.id, draft.response, False)
+    return results
+
+
+class DecisionWriter:
+    """Group commit: one thread writes decisions, many per transaction.
+
+    Concurrent screenings share one transaction and one fsync instead of queueing on the
+    chain-head lock one commit at a time. Each caller's future resolves only after the
+    transaction holding its decision has committed (or fails with the database's error).
+    """
+
+    def __init__(self, engine: Engine, idempotency_ttl: timedelta, max_batch: int = 128) -> None:
+        self.engine = engine
+        self.ttl = idempotency_ttl
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Draft, Future[Stored]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, draft: Draft) -> Future[Stored]:
+        if self._closed:
+            raise RuntimeError("decision writer is closed")
+        future: Future[Stored] = Future()
+        self._queue.put((draft, future))
+        return future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what was submitted, then stop."""
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        while True:  # anything that raced past the closing: fail it, never leave a caller hanging
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(RuntimeError("decision writer is closed"))
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[Draft, Future[Stored]]]) -> None:
+        try:
+            results = append_many(self.engine, [draft for draft, _ in batch], self.ttl)
+        except Exception as exc:  # every caller in the group gets the database's error
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if isinstance(result, IdempotencyConflict):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:

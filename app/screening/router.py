@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from ulid import ULID
 
 from app.decisions import store
-from app.deps import EngineDep, Reader, Screener, ScreenerOrAuditor, SettingsDep, SnapshotDep
+from app.deps import EngineDep, Reader, Screener, ScreenerOrAuditor, SnapshotDep
 from app.errors import ProblemError, responses
 from app.http import record_json
 from app.regulations.snapshot import Snapshot
@@ -83,8 +83,6 @@ async def create_screening(
     request: Request,
     body: ScreeningRequest,
     snap: SnapshotDep,
-    engine: EngineDep,
-    settings: SettingsDep,
     principal: Screener,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -108,7 +106,7 @@ async def create_screening(
         data_version=result.provenance.data_version,
     )
     try:
-        stored = await run_in_threadpool(store.append, engine, draft, timedelta(hours=settings.idempotency_ttl_h))
+        stored = await asyncio.wrap_future(request.app.state.writer.submit(draft))
     except store.IdempotencyConflict as exc:
         raise ProblemError(
             "idempotency_key_reused",

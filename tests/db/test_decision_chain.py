@@ -331,9 +331,7 @@ def test_a_failed_decision_write_is_503_with_retry_after_and_stores_nothing(
     def failing_append(*_args: object, **_kwargs: object) -> store.Stored:
         raise exc.OperationalError("INSERT INTO decision ...", {}, Exception("server closed the connection"))
 
-    from app.screening import router as screening_router
-
-    monkeypatch.setattr(screening_router.store, "append", failing_append)
+    monkeypatch.setattr(store, "append_many", failing_append)
     resp = client.post("/v1/screenings", json=SCREENING, headers={"Idempotency-Key": "retry-me"})
     _assert_retry_later_and_nothing_stored(client, resp, database_url)
     monkeypatch.undo()
