@@ -3,6 +3,7 @@
 # Server pinned to core 0, wrk to core 1; one uvicorn worker, uvloop + httptools, no access log.
 # Each endpoint: warm-up, then RUNS runs of DURATION; prints median and range of req/s, p50/p99.
 # Usage: bench/run.sh            (needs wrk: apt-get install -y wrk)
+#        BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench bench/run.sh   (an empty database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -13,7 +14,7 @@ KEY="cc_bench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 WORK=$(mktemp -d)
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)"; exit 2; }
 
-export CHIPCLASS_DATABASE_URL="sqlite:///$WORK/bench.db" CHIPCLASS_BOOTSTRAP_ADMIN_KEY="$KEY" CHIPCLASS_LOG_LEVEL=WARNING
+export CHIPCLASS_DATABASE_URL="${BENCH_DATABASE_URL:-sqlite:///$WORK/bench.db}" CHIPCLASS_BOOTSTRAP_ADMIN_KEY="$KEY" CHIPCLASS_LOG_LEVEL=WARNING
 taskset -c 0 .venv/bin/chipclass serve --port "$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -59,4 +60,5 @@ measure "POST /v1/screenings (2 lines, stored)" screen /v1/screenings
 echo
 awk -v r="$REF" -v a="$CLS_GET" -v b="$RATE_classify" -v c="$RATE_spec" -v d="$RATE_screen" 'BEGIN {
   printf "ratio to /healthz: GET classification %.2f, POST classification %.2f, spec %.2f, screening %.2f\n", a/r, b/r, c/r, d/r }'
-echo "decisions written: $(CHIPCLASS_DATABASE_URL="sqlite:///$WORK/bench.db" .venv/bin/chipclass decisions verify | awk -F': ' '/"checked"/ {gsub(",","",$2); print $2}') (chain verified)"
+echo "database: ${CHIPCLASS_DATABASE_URL%%\?*}"
+echo "decisions written: $(.venv/bin/chipclass decisions verify | awk -F': ' '/"checked"/ {gsub(",","",$2); print $2}') (chain verified)"
