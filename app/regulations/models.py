@@ -33,6 +33,16 @@ class CountryGroupChange(SQLModel, table=True):
     citation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
+    def fields(self) -> dict[str, Any]:
+        """The change as a document (GroupChangeDoc's fields)."""
+        return {
+            "group": self.group,
+            "country": self.country,
+            "action": self.action,
+            "effective": self.effective,
+            "citation": self.citation,
+        }
+
 
 class ReferenceState(SQLModel, table=True):
     """One row: bumped on every reference-data change so replicas know to reload."""

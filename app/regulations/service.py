@@ -158,9 +158,7 @@ def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:
 
 
 def _change_doc(c: CountryGroupChange) -> GroupChangeDoc:
-    return GroupChangeDoc.model_validate(
-        {"group": c.group, "country": c.country, "action": c.action, "effective": c.effective, "citation": c.citation}
-    )
+    return GroupChangeDoc.model_validate(c.fields())
 
 
 def _accelerator_row(item: AcceleratorCreate, version: str, now: datetime) -> Accelerator:

@@ -69,15 +69,7 @@ def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
     revision = state.revision if state else 0
     docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
     changes = [
-        GroupChangeDoc.model_validate(
-            {
-                "group": c.group,
-                "country": c.country,
-                "action": c.action,
-                "effective": c.effective,
-                "citation": c.citation,
-            }
-        )
+        GroupChangeDoc.model_validate(c.fields())
         for c in session.exec(select(CountryGroupChange).order_by(col(CountryGroupChange.id)))
     ]
     version = f"{files.version}+r{revision}"

@@ -66,7 +66,7 @@ def _margin(diff: Fraction) -> float:
 def _fmt(value: Fraction) -> str:
     rounded = _rounded(value)
     if rounded == 0 and value != 0:
-        # rounding would hide the difference (PD 1600 / 270.27027 is 5.92e-8 above 5.92)
+        # rounding would hide the difference (PD 1600 / 270.27027 is about 5.9e-9 above 5.92)
         return f"{Decimal(value.numerator) / Decimal(value.denominator):.3g}"
     text = f"{rounded:,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

@@ -60,21 +60,6 @@ class Metrics:
         raise KeyError(f"unknown metric {metric!r}")
 
 
-METRIC_NAMES = frozenset(
-    {
-        "tpp",
-        "performance_density",
-        "memory_bandwidth_density",
-        "memory_bandwidth_gbps",
-        "interconnect_bandwidth_gbps",
-        "memory_plus_interconnect_gbps",
-        "datacenter",
-        "kind",
-        "eccn",
-    }
-)
-
-
 def compute(spec: Spec, bit_lengths: Mapping[str, int]) -> Metrics:
     """TPP = dense TOPS x bit length, the highest over precisions (3A090 Technical Note 1).
 
