@@ -57,6 +57,7 @@ def bootstrap(app: FastAPI) -> None:
     engine = app.state.engine
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
+        log.info("database schema at head", extra={"heads": sorted(migrate.heads(settings.database_url))})
     elif not migrate.at_head(engine, settings.database_url):
         raise SchemaBehind("database schema is not at head (CHIPCLASS_MIGRATE_ON_START=false): run `chipclass migrate`")
     if settings.seed_on_start:

@@ -38,7 +38,7 @@ async def readyz(request: Request) -> Any:
         checks["database"] = f"unreachable ({type(exc).__name__})"
         checks["migrations"] = "unknown"
     store: SnapshotStore = request.app.state.store
-    checks["rules"] = "ok" if store.loaded else "not loaded"
+    checks["rules"] = "ok" if store.loaded else f"not loaded ({request.app.state.ready_error})"
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", "checks": checks, "data_version": store.current.data_version}
     detail = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
