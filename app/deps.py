@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from app.config import Settings
 from app.errors import ProblemError
 from app.regulations.snapshot import Snapshot, SnapshotStore
 from app.security import KeyVerifier, Principal, Scope
@@ -18,11 +17,6 @@ from app.security import KeyVerifier, Principal, Scope
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
 # threadpool, a thread hop per request for what is an attribute read.
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer cc_...`")
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def get_engine(request: Request) -> Engine:
@@ -98,7 +92,6 @@ def require(*scopes: Scope) -> object:
     return Depends(dependency)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 StoreDep = Annotated[SnapshotStore, Depends(get_store)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]

@@ -80,8 +80,8 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
 
-def field_error(pointer: str, detail: str, code: str = "validation_error") -> ProblemError:
-    return ProblemError(code, f"{pointer}: {detail}", [FieldProblem(pointer=pointer, detail=detail)])
+def field_error(pointer: str, detail: str) -> ProblemError:
+    return ProblemError("validation_error", f"{pointer}: {detail}", [FieldProblem(pointer=pointer, detail=detail)])
 
 
 def problem_response(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import JSON, Column, DateTime
 from sqlalchemy.engine import Engine
@@ -41,12 +40,12 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def split_key(raw: str) -> tuple[str, str] | None:
-    """``cc_<id>_<secret>`` -> (id, raw); None when malformed."""
+def key_id(raw: str) -> str | None:
+    """The id part of ``cc_<id>_<secret>``; None for a key in another format."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or len(parts[2]) < 16:
         return None
-    return parts[1], raw
+    return parts[1]
 
 
 def create_key(session: Session, name: str, scopes: list[str], raw: str | None = None) -> tuple[ApiKey, str]:
@@ -55,13 +54,12 @@ def create_key(session: Session, name: str, scopes: list[str], raw: str | None =
     if unknown or not scopes:
         raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
     if raw is None:
-        key_id = secrets.token_hex(6)
-        raw = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        given_id = secrets.token_hex(6)
+        raw = f"{PREFIX}_{given_id}_{secrets.token_urlsafe(32)}"
     else:
-        parsed = split_key(raw)
-        key_id = parsed[0] if parsed else "boot" + secrets.token_hex(4)
+        given_id = key_id(raw) or "boot" + secrets.token_hex(4)
     row = ApiKey(
-        id=key_id,
+        id=given_id,
         name=name,
         key_hash=_hash(raw),
         scopes=sorted(set(scopes)),
@@ -103,21 +101,12 @@ class KeyVerifier:
         return principal
 
     def _load(self, raw: str) -> Principal | None:
-        parsed = split_key(raw)
-        if parsed is None and not raw.startswith("cc_"):
-            parsed = None
+        # keys are found by their hash, so a key from configuration need not follow the cc_ format
         with Session(self.engine) as session:
-            rows: list[Any] = []
-            if parsed is not None:
-                row = session.get(ApiKey, parsed[0])
-                rows = [row] if row is not None else []
-            if not rows:
-                # bootstrap keys taken from configuration may not follow the cc_ format
-                rows = list(session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(raw))))
-            for row in rows:
-                if row.revoked_at is None and hmac.compare_digest(row.key_hash, _hash(raw)):
-                    return Principal(row.id, row.name, frozenset(row.scopes))
-        return None
+            row = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(raw))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return Principal(row.id, row.name, frozenset(row.scopes))
 
     def forget(self) -> None:
         with self._lock:

@@ -270,12 +270,10 @@ def get(engine: Engine, decision_id: str) -> Decision | None:
         return session.exec(select(Decision).where(Decision.id == decision_id)).first()
 
 
-def page(engine: Engine, after_seq: int, limit: int, kind: str | None = None) -> list[Decision]:
+def page(engine: Engine, after_seq: int, limit: int) -> list[Decision]:
     with Session(engine) as session:
-        query = select(Decision).where(col(Decision.seq) > after_seq)
-        if kind:
-            query = query.where(Decision.kind == kind)
-        return list(session.exec(query.order_by(col(Decision.seq)).limit(limit)))
+        query = select(Decision).where(col(Decision.seq) > after_seq).order_by(col(Decision.seq)).limit(limit)
+        return list(session.exec(query))
 
 
 @dataclass(frozen=True)

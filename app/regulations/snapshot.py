@@ -6,12 +6,10 @@ The database is the source of truth for rulesets, Country Group changes and the 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import ClassVar, TypeVar
 
@@ -38,7 +36,6 @@ class Snapshot:
     catalog: Mapping[str, AcceleratorRead]
     specs: Mapping[str, Spec]
     search_text: Mapping[str, str]
-    loaded_at: datetime
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
     """Engine results for this snapshot's rules (keyed by item, rulesets, party and date)."""
 
@@ -58,10 +55,6 @@ class Snapshot:
     @property
     def data_version(self) -> str:
         return self.book.data_version
-
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.data_version.encode()).hexdigest()[:20] + '"'
 
 
 def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
@@ -90,7 +83,6 @@ def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
         catalog=MappingProxyType(catalog),
         specs=MappingProxyType(specs),
         search_text=MappingProxyType(text),
-        loaded_at=datetime.now(UTC),
     )
 
 
