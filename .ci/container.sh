@@ -5,7 +5,8 @@
 #
 # Engine: a Docker daemon when one answers (`docker info`), else ../shared/tools/container-build
 # (buildah + podman, host networking) beside the repository. Where neither works the step prints
-# a loud SKIPPED banner and exits 0.
+# a loud SKIPPED banner and exits 0, except
+# with CI=true, where it fails (exit 1): CI cannot go green without the image.
 #
 # What it proves, each against the running container:
 #   1. embedded SQLite on a host directory mounted at /data: seconds from start to 200 on /readyz,
@@ -44,7 +45,14 @@ banner() {
   printf '!!! %s\n' "$@"
   printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n'
 }
-skip() { banner "CONTAINER STEP SKIPPED: $*" "The image was NOT built or run. This is not a pass."; exit 0; }
+skip() {
+  if [ "${CI:-}" = "true" ]; then
+    banner "CONTAINER STEP FAILED: $*" "CI=true: the container gate is required; the image was NOT built or run."
+    exit 1
+  fi
+  banner "CONTAINER STEP SKIPPED: $*" "The image was NOT built or run. This is not a pass (CI=true makes this fail)."
+  exit 0
+}
 
 # ------------------------------------------------------------------ engine
 ENGINE=""

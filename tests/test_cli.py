@@ -37,9 +37,25 @@ def test_keys_create_prints_the_key_last_and_it_works(env: str, client: TestClie
     assert anon.get("/v1/rulesets", headers={"Authorization": f"Bearer {key}"}).status_code == 401
 
 
-def test_keys_create_refuses_an_unknown_scope(env: str) -> None:
+def test_keys_create_refuses_an_unknown_scope_naming_the_valid_ones(env: str) -> None:
     result = runner.invoke(cli, ["keys", "create", "--name", "x", "--scope", "superuser"])
     assert result.exit_code == 2
+    # exit 2 is also what a mistyped option gives: the message tells them apart
+    assert "scopes must be among read, screen, admin, audit" in result.stderr
+    assert runner.invoke(cli, ["keys", "list"]).stdout.count("\tx\t") == 0
+
+
+def test_revoking_an_unknown_key_id_fails_naming_it(env: str) -> None:
+    result = runner.invoke(cli, ["keys", "revoke", "no-such-key"])
+    assert result.exit_code == 1
+    assert "no key no-such-key" in result.stderr
+
+
+def test_classifying_an_unknown_accelerator_fails_naming_it() -> None:
+    result = runner.invoke(cli, ["classify", "no-such-chip"])
+    assert result.exit_code == 2
+    assert "unknown accelerator no-such-chip" in result.stderr
+    assert result.stdout == ""
 
 
 def test_seed_is_idempotent(env: str) -> None:

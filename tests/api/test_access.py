@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
+from app.db import normalize_url
 from tests.conftest import new_key
 
 SCREEN = {
@@ -81,10 +85,25 @@ def test_revoked_key_stops_working(client: TestClient, anon: TestClient) -> None
     assert anon.get("/v1/rulesets", headers=headers).status_code == 401
 
 
-def test_keys_are_stored_only_as_hashes(client: TestClient) -> None:
+def test_keys_are_stored_only_as_hashes(client: TestClient, database_url: str) -> None:
+    key = new_key(client, "read")
+    secret = key.split("_", 2)[2]
+    engine = create_engine(normalize_url(database_url))
+    try:
+        with engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM api_key"))]
+    finally:
+        engine.dispose()
+    row = next(r for r in rows if r["id"] == key.split("_")[1])
+    assert row["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
+    stored = " ".join(str(v) for r in rows for v in r.values())
+    assert key not in stored and secret not in stored
+
+
+def test_keys_are_never_shown_after_creation(client: TestClient) -> None:
     key = new_key(client, "read")
     listed = client.get("/v1/keys").text
-    assert key not in listed and key.split("_")[2] not in listed
+    assert key not in listed and key.split("_", 2)[2] not in listed
 
 
 def test_decisions_are_not_cacheable(client: TestClient) -> None:

@@ -196,3 +196,24 @@ def test_undetermined_names_only_the_missing_figure(client: TestClient) -> None:
     line = {"key": "x", "spec": spec, "quantity": 1}
     body = assert_problem(client.post("/v1/screenings", json=screening(lines=[line])), 422, "validation_error")
     assert {e["pointer"] for e in body["errors"]} == {"/lines/0/spec/interconnect_bandwidth_gbps"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/screenings", "/v1/classifications", "/v1/keys", "/v1/rulesets", "/v1/accelerators"]
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"destination": "CN", "end_user": {"name": "Café"}}'.encode("latin-1"),  # é as one byte, not UTF-8
+        b'{"name": "\xff\xfe", "scopes": ["read"]}',
+        "{}".encode("utf-16"),
+    ],
+    ids=["latin-1", "invalid-bytes", "utf-16"],
+)
+def test_a_body_that_is_not_utf_8_is_422_and_stores_nothing(client: TestClient, path: str, body: bytes) -> None:
+    before = decisions(client)
+    keys_before = len(client.get("/v1/keys").json()["items"])
+    resp = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert_problem(resp, 422, "validation_error")
+    assert decisions(client) == before
+    assert len(client.get("/v1/keys").json()["items"]) == keys_before
