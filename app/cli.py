@@ -151,8 +151,7 @@ def classify(
 ) -> None:
     """Classify a catalog accelerator offline from the shipped data (no database)."""
     from app.regulations import loader
-    from app.rules import classify as c
-    from app.rules import metrics
+    from app.rules import ranges
 
     files = loader.read_reference_files()
     book = loader.build_book(files, files.rulesets, files.group_changes, files.version)
@@ -161,9 +160,15 @@ def classify(
         typer.echo(f"unknown accelerator {accelerator_id}", err=True)
         raise typer.Exit(2)
     on = date.fromisoformat(as_of) if as_of else date.today()
-    m = metrics.compute(loader.spec_from_record(record), book.definitions.bit_lengths)
-    result = c.classify(m, book.in_force(on), book.definitions)
+    result, analysis = ranges.classification(loader.spec_from_record(record), book.in_force(on), book)
     typer.echo(f"{accelerator_id} on {on}: {result.summary}")
+    if analysis is not None:
+        typer.echo(f"  {analysis.summary}")
+        typer.echo(
+            f"  Across the range: TPP {analysis.tpp_min} to {analysis.tpp_max}, performance density "
+            f"{analysis.performance_density_min} to {analysis.performance_density_max}; figures below are at the "
+            "most restrictive end"
+        )
     if result.tpp:
         typer.echo(
             f"  TPP {result.tpp.value} ({result.tpp.precision}), performance density {result.performance_density}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.decimals import PositiveDecimal
 
@@ -26,11 +28,30 @@ class Source(BaseModel):
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
+def check_bounds(exact: Decimal | None, low: Decimal | None, high: Decimal | None, name: str) -> None:
+    """A figure is either exact (``name``) or a range (``min`` below ``max``), never both."""
+    if exact is not None and (low is not None or high is not None):
+        raise ValueError(f"give either {name} or min and max, not both")
+    if exact is None and (low is None or high is None):
+        raise ValueError(f"give {name}, or both min and max for a range")
+    if low is not None and high is not None and not low < high:
+        raise ValueError(f"min ({low}) must be less than max ({high})")
+
+
 class Figure(BaseModel):
+    """A figure with its source: exact (``value``) or known only between ``min`` and ``max``."""
+
     model_config = _strict
-    value: Positive
+    value: Positive | None = None
+    min: Positive | None = Field(None, description="Lower bound, for a figure known only as a range")
+    max: Positive | None = Field(None, description="Upper bound, for a figure known only as a range")
     source: SourceKey
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Figure:
+        check_bounds(self.value, self.min, self.max, "value")
+        return self
 
 
 class Evidence(BaseModel):
@@ -40,9 +61,28 @@ class Evidence(BaseModel):
 
 
 class CatalogThroughput(BaseModel):
+    """Dense peak throughput at one precision: exact (``dense_tops``) or a range (``min``/``max``)."""
+
     model_config = _strict
     precision: Precision
-    dense_tops: Positive
+    dense_tops: Positive | None = None
+    min: Positive | None = Field(None, description="Lower bound of the dense figure, for a range")
+    max: Positive | None = Field(None, description="Upper bound of the dense figure, for a range")
+    source: SourceKey
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CatalogThroughput:
+        check_bounds(self.dense_tops, self.min, self.max, "dense_tops")
+        return self
+
+
+class UsAvailability(BaseModel):
+    """Whether the item was commercially available in the United States, as of a date, with its source."""
+
+    model_config = _strict
+    value: bool
+    as_of: date
     source: SourceKey
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
@@ -64,6 +104,7 @@ class AcceleratorRecord(BaseModel):
     interconnect_bandwidth_gbps: Figure | None = None
     memory_gb: Positive | None = None
     kind: Literal["logic", "hbm"] = "logic"
+    us_available: UsAvailability | None = None
 
 
 class AcceleratorCreate(AcceleratorRecord):

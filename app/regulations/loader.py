@@ -121,7 +121,12 @@ def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
 
 def cited_sources(record: AcceleratorRecord) -> set[str]:
     keys = {t.source for t in record.throughput} | {record.die_area_mm2.source}
-    for fig in (record.memory_bandwidth_gbps, record.interconnect_bandwidth_gbps, record.datacenter_evidence):
+    for fig in (
+        record.memory_bandwidth_gbps,
+        record.interconnect_bandwidth_gbps,
+        record.datacenter_evidence,
+        record.us_available,
+    ):
         if fig is not None:
             keys.add(fig.source)
     return keys
@@ -298,16 +303,34 @@ def build_book(
     )
 
 
+def _point(value: Decimal | None) -> Fraction | None:
+    return _num(value) if value is not None else None
+
+
 def spec_from_record(record: AcceleratorRecord) -> b.Spec:
+    """The engine's spec; a figure given as a range is None there and listed in ``ranges``."""
+    ranges: list[b.FigureRange] = []
+    for i, t in enumerate(record.throughput):
+        if t.min is not None and t.max is not None:
+            ranges.append(b.FigureRange(f"throughput.{i}", _num(t.min), _num(t.max), t.source, t.note))
+    figures = {
+        "die_area_mm2": record.die_area_mm2,
+        "memory_bandwidth_gbps": record.memory_bandwidth_gbps,
+        "interconnect_bandwidth_gbps": record.interconnect_bandwidth_gbps,
+    }
+    for name, fig in figures.items():
+        if fig is not None and fig.min is not None and fig.max is not None:
+            ranges.append(b.FigureRange(name, _num(fig.min), _num(fig.max), fig.source, fig.note))
     return b.Spec(
-        throughput=tuple(b.Throughput(t.precision, _num(t.dense_tops), t.source, t.note) for t in record.throughput),
+        throughput=tuple(b.Throughput(t.precision, _point(t.dense_tops), t.source, t.note) for t in record.throughput),
         datacenter=record.datacenter,
-        die_area_mm2=_num(record.die_area_mm2.value),
-        memory_bandwidth_gbps=_num(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,
-        interconnect_bandwidth_gbps=_num(record.interconnect_bandwidth_gbps.value)
+        die_area_mm2=_point(record.die_area_mm2.value),
+        memory_bandwidth_gbps=_point(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,
+        interconnect_bandwidth_gbps=_point(record.interconnect_bandwidth_gbps.value)
         if record.interconnect_bandwidth_gbps
         else None,
         kind=record.kind,
+        ranges=tuple(ranges),
     )
 
 

@@ -176,15 +176,38 @@ class Advisory:
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
+    """One precision's dense peak; ``dense_tops`` is None when the figure is a range."""
+
     precision: str
-    dense_tops: Fraction
+    dense_tops: Fraction | None
+    source: str | None = None
+    note: str | None = None
+
+
+RangedField = str
+"""A figure that may be a range: a ``Spec`` field name, or ``throughput.<index>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class FigureRange:
+    """A figure known only between two bounds (both possible, ``low < high``).
+
+    The spec holds None for it; ``app.rules.ranges`` evaluates the answer across the range.
+    """
+
+    field: RangedField
+    low: Fraction
+    high: Fraction
     source: str | None = None
     note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """The figures the rules read. Missing figures are None and stay unknown."""
+    """The figures the rules read. Missing figures are None and stay unknown.
+
+    A figure given as a range is None here and listed in ``ranges``.
+    """
 
     throughput: tuple[Throughput, ...]
     datacenter: bool
@@ -192,6 +215,7 @@ class Spec:
     memory_bandwidth_gbps: Fraction | None = None
     interconnect_bandwidth_gbps: Fraction | None = None
     kind: Literal["logic", "hbm"] = "logic"
+    ranges: tuple[FigureRange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,9 @@ def compute(spec: Spec, bit_lengths: Mapping[str, int]) -> Metrics:
         bits = bit_lengths.get(row.precision)
         if bits is None:
             raise SpecError(f"throughput.{index}.precision", f"unknown precision {row.precision!r}")
+        if row.dense_tops is None:
+            # a ranged figure: TPP is unknown until app.rules.ranges fixes it
+            return Metrics(None, None, None, None, None, None, spec)
         if row.dense_tops <= 0:
             raise SpecError(f"throughput.{index}.dense_tops", "must be greater than 0")
         value = row.dense_tops * bits

@@ -24,6 +24,16 @@ from app.rules.classify import (
     TppResult,
 )
 from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
+from app.rules.ranges import RangeAnalysis
+
+DETERMINED = Field(
+    True,
+    description="False when a figure known only as a range decides the outcome: the fields then show the most "
+    "restrictive outcome across the range, and range_analysis says where each outcome holds",
+)
+RANGE_ANALYSIS = Field(
+    None, description="Present when a figure is a range: whether the range decides, and where each outcome holds"
+)
 
 CountryCode = Annotated[
     str,
@@ -101,6 +111,8 @@ class ClassificationResponse(BaseModel):
     hypothetical: bool
     data_version: str
     definitions: CitationOut
+    determined: bool = DETERMINED
+    range_analysis: RangeAnalysis | None = RANGE_ANALYSIS
     disclaimer: str = DISCLAIMER
 
 
@@ -181,6 +193,8 @@ class LineResult(BaseModel):
     license_exceptions: list[ExceptionOut] = Field(description="Exceptions that cover every reason of this line")
     review_policy: str | None
     warnings: list[str]
+    determined: bool = DETERMINED
+    range_analysis: RangeAnalysis | None = RANGE_ANALYSIS
 
 
 class Provenance(BaseModel):
@@ -195,6 +209,9 @@ class ScreeningResponse(BaseModel):
     id: str | None = Field(description="Decision id; null for a hypothetical answer, which is not stored")
     hypothetical: bool
     license_required: bool
+    determined: bool = Field(
+        True, description="False when a ranged figure decides the outcome of any line (see that line)"
+    )
     destination: str
     treated_as: str
     end_user: EndUser
@@ -217,6 +234,8 @@ class HistoryInterval(BaseModel):
     review_policy: str | None
     summary: str
     warnings: list[str]
+    determined: bool = DETERMINED
+    range_analysis: RangeAnalysis | None = RANGE_ANALYSIS
 
 
 class HistoryResponse(BaseModel):

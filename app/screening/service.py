@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime
 from app.errors import FieldProblem, ProblemError, field_error
 from app.regulations import loader
 from app.regulations.snapshot import Snapshot
-from app.rules import licensing, metrics
+from app.rules import licensing, metrics, ranges
 from app.rules.book import Spec
-from app.rules.classify import Classification, UndeterminedError, citation_out, classify
+from app.rules.classify import Classification, UndeterminedError, citation_out
 from app.rules.licensing import Party, RulesetError, Selection
+from app.rules.ranges import RangeAnalysis
 from app.screening.schemas import (
     ClassificationRequest,
     ClassificationResponse,
@@ -68,11 +69,12 @@ def resolve_item(snap: Snapshot, ref: ItemRef, pointer: str, not_found: str = "u
     return Item(None, spec, notes, ())
 
 
-def _metrics(snap: Snapshot, item: Item, pointer: str) -> metrics.Metrics:
-    try:
-        return metrics.compute(item.spec, snap.book.definitions.bit_lengths)
-    except metrics.SpecError as exc:
-        raise field_error(f"{pointer}/spec/{exc.field.replace('.', '/')}", exc.message) from exc
+def _spec_error(exc: metrics.SpecError, pointer: str) -> ProblemError:
+    return field_error(f"{pointer}/spec/{exc.field.replace('.', '/')}", exc.message)
+
+
+def _range_warning(analysis: RangeAnalysis | None) -> tuple[str, ...]:
+    return (analysis.summary,) if analysis is not None and analysis.decisive else ()
 
 
 def _undetermined(exc: UndeterminedError, pointer: str) -> ProblemError:
@@ -98,10 +100,12 @@ def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationR
     selection = _select(snap, on, req.hypothetical_rulesets)
     ids = tuple(r.id for r in selection.rulesets)
     try:
-        c = snap.remember(
+        c, analysis = snap.remember(
             ("classify", item.spec, ids),
-            lambda: classify(_metrics(snap, item, ""), selection.rulesets, snap.book.definitions),
+            lambda: ranges.classification(item.spec, selection.rulesets, snap.book),
         )
+    except metrics.SpecError as exc:
+        raise _spec_error(exc, "") from exc
     except UndeterminedError as exc:
         raise _undetermined(exc, "") from exc
     return ClassificationResponse(
@@ -117,10 +121,12 @@ def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationR
         summary=c.summary,
         rulesets=list(c.rulesets),
         spec_notes=list(item.notes),
-        warnings=list(selection.warnings + item.warnings),
+        warnings=list(selection.warnings + item.warnings + _range_warning(analysis)),
         hypothetical=selection.hypothetical,
         data_version=snap.data_version,
         definitions=citation_out(snap.book.definitions.citation),
+        determined=analysis is None or not analysis.decisive,
+        range_analysis=analysis,
     )
 
 
@@ -154,11 +160,17 @@ def _party(
     return party, list(licensing.destination_warnings(book, party, destination, alias, on))
 
 
+Outcome = tuple[Classification, licensing.Licensing, RangeAnalysis | None]
+
+
 def _line(
     snap: Snapshot, selection: Selection, ids: tuple[str, ...], item: Item, party: Party, on: date, pointer: str
-) -> tuple[Classification, licensing.Licensing]:
-    def compute() -> tuple[Classification, licensing.Licensing]:
-        return licensing.classify_and_license(snap.book, selection, _metrics(snap, item, pointer), party, on)
+) -> Outcome:
+    def compute() -> Outcome:
+        try:
+            return ranges.classify_and_license(snap.book, selection, item.spec, party, on)
+        except metrics.SpecError as exc:
+            raise _spec_error(exc, pointer) from exc
 
     return snap.remember(("line", item.spec, ids, party, on), compute)
 
@@ -176,7 +188,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     ids = tuple(r.id for r in selection.rulesets)
     problems: list[FieldProblem] = []
     lines: list[LineResult] = []
-    memo: dict[str, tuple[Classification, licensing.Licensing, Item]] = {}
+    memo: dict[str, tuple[Outcome, Item]] = {}
     for index, line in enumerate(req.lines):
         pointer = f"/lines/{index}"
         memo_key = line.accelerator_id or json.dumps(
@@ -185,9 +197,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         try:
             if memo_key not in memo:
                 item = resolve_item(snap, line, pointer, not_found="validation_error")
-                c, lic = _line(snap, selection, ids, item, party, on, pointer)
-                memo[memo_key] = (c, lic, item)
-            c, lic, item = memo[memo_key]
+                memo[memo_key] = (_line(snap, selection, ids, item, party, on, pointer), item)
+            (c, lic, analysis), item = memo[memo_key]
         except UndeterminedError as exc:
             problems.extend(
                 FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"line {line.key!r}: {exc}") for f in exc.fields
@@ -208,7 +219,9 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
                 reasons=list(lic.reasons),
                 license_exceptions=list(lic.license_exceptions),
                 review_policy=lic.review_policy,
-                warnings=list(dict.fromkeys(lic.warnings + item.warnings + item.notes)),
+                warnings=list(dict.fromkeys(lic.warnings + item.warnings + item.notes + _range_warning(analysis))),
+                determined=analysis is None or not analysis.decisive,
+                range_analysis=analysis,
             )
         )
     if problems:
@@ -223,6 +236,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         id=decision_id,
         hypothetical=selection.hypothetical,
         license_required=any(line.license_required for line in lines),
+        determined=all(line.determined for line in lines),
         destination=req.destination,
         treated_as=party.destination,
         end_user=req.end_user,
@@ -271,7 +285,6 @@ def history(
     _country(snap, hq, "query:headquarters")
     _country(snap, parent, "query:parent_headquarters")
     item = resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
-    m = _metrics(snap, item, "")
     dates = change_dates(snap)
     starts: list[date | None] = [None, *dates]
     intervals: list[HistoryInterval] = []
@@ -280,7 +293,9 @@ def history(
         selection = licensing.select(snap.book, on, on)
         party, dest_warnings = _party(snap, destination, hq, parent, transaction, on)
         try:
-            c, lic = licensing.classify_and_license(snap.book, selection, m, party, on)
+            c, lic, analysis = ranges.classify_and_license(snap.book, selection, item.spec, party, on)
+        except metrics.SpecError as exc:
+            raise _spec_error(exc, "") from exc
         except UndeterminedError as exc:
             raise _undetermined(exc, "") from exc
         end = starts[i + 1] if i + 1 < len(starts) else None
@@ -294,7 +309,9 @@ def history(
             license_exceptions=list(lic.license_exceptions),
             review_policy=lic.review_policy,
             summary=c.summary,
-            warnings=list(dict.fromkeys(list(lic.warnings) + dest_warnings)),
+            warnings=list(dict.fromkeys(list(lic.warnings) + dest_warnings + list(_range_warning(analysis)))),
+            determined=analysis is None or not analysis.decisive,
+            range_analysis=analysis,
         )
         prev = intervals[-1] if intervals else None
         if prev is not None and _same(prev, interval):
@@ -315,5 +332,14 @@ def history(
 
 
 def _same(a: HistoryInterval, b: HistoryInterval) -> bool:
-    keys = {"eccn", "license_required", "reasons", "license_exceptions", "review_policy", "summary"}
+    keys = {
+        "eccn",
+        "license_required",
+        "reasons",
+        "license_exceptions",
+        "review_policy",
+        "summary",
+        "determined",
+        "range_analysis",
+    }
     return a.model_dump(include=keys) == b.model_dump(include=keys)
