@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     shutdown_grace_s: int = Field(20, ge=1, le=600)
     db_retry_max_s: float = Field(30.0, gt=0)
     log_level: str = "INFO"
+    loop_lag_probe_ms: float = Field(
+        100, ge=0, le=10_000, description="event-loop lag probe period (0 = off); chipclass_event_loop_lag_seconds"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

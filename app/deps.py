@@ -6,7 +6,6 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
@@ -72,9 +71,7 @@ def require(*scopes: Scope) -> object:
             )
         verifier: KeyVerifier = request.app.state.keys
         raw = credentials.credentials
-        found, principal = verifier.cached(raw)
-        if not found:
-            principal = await run_in_threadpool(verifier.verify, raw)
+        principal = await verifier.principal(raw)
         if principal is None:
             raise ProblemError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         if not principal.scopes.intersection(scopes) and "admin" not in principal.scopes:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app import migrate
+from app.answers import PreparedAnswers
 from app.catalog.router import router as catalog_router
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
@@ -26,7 +27,7 @@ from app.decisions.store import DecisionWriter
 from app.deps import RateLimiter
 from app.errors import install
 from app.keys import router as keys_router
-from app.observability import EdgeMiddleware, Metrics, configure_logging
+from app.observability import EdgeMiddleware, Metrics, configure_logging, probe_loop_lag, settle_heap, watch_gc
 from app.openapi import document
 from app.operations import router as operations_router
 from app.regulations import loader
@@ -92,6 +93,7 @@ async def _bootstrap_with_retry(app: FastAPI) -> None:
     while True:
         try:
             await run_in_threadpool(bootstrap, app)
+            settle_heap()
             app.state.ready_error = None
             log.info("ready", extra={"data_version": app.state.store.current.data_version})
             return
@@ -125,7 +127,8 @@ async def _poll(app: FastAPI) -> None:
         if not store.loaded:
             continue
         try:
-            await run_in_threadpool(store.refresh)
+            if await run_in_threadpool(store.refresh):
+                settle_heap()
         except SQLAlchemyError as exc:
             log.warning("reload check failed: %s", type(exc).__name__)
         except Exception:
@@ -137,14 +140,16 @@ async def _poll(app: FastAPI) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.writer = DecisionWriter(app.state.engine, timedelta(hours=settings.idempotency_ttl_h))
-    boot = asyncio.create_task(_bootstrap_with_retry(app))
-    poll = asyncio.create_task(_poll(app))
+    watch_gc(app.state.metrics)
+    tasks = [asyncio.create_task(_bootstrap_with_retry(app)), asyncio.create_task(_poll(app))]
+    if settings.loop_lag_probe_ms > 0:
+        tasks.append(asyncio.create_task(probe_loop_lag(app.state.metrics, settings.loop_lag_probe_ms / 1000)))
     try:
         yield
     finally:
-        for task in (boot, poll):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(boot, poll, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         # in-flight requests have finished: write what they submitted, then stop
         await run_in_threadpool(app.state.writer.close, settings.shutdown_grace_s)
         app.state.engine.dispose()
@@ -185,6 +190,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (operations_router, screening_router, catalog_router, regulations_router, decisions_router, keys_router)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics, prepared=PreparedAnswers(app))
 
     return app

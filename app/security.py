@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import threading
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import JSON, Column, DateTime
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
@@ -74,6 +76,12 @@ class KeyVerifier:
     """Verifies bearer keys; positive and negative results are cached for ``ttl`` seconds.
 
     A revoked key keeps working on other replicas for at most ``ttl`` seconds.
+
+    ``principal`` (the request path) never lets a busy key's entry lapse: in the second half of its
+    lifetime one request starts a re-read in the background and every request meanwhile keeps the
+    cached answer. And concurrent misses for one key share one database read: without both, every
+    ``ttl`` seconds all requests in flight missed together and each ran its own read in the
+    threadpool (dozens of threads contending for the GIL and the pool: a stall of the event loop).
     """
 
     def __init__(self, engine: Engine, ttl: float) -> None:
@@ -81,6 +89,48 @@ class KeyVerifier:
         self.ttl = ttl
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
+        self._inflight: dict[str, asyncio.Future[Principal | None]] = {}  # touched on the event loop only
+
+    async def principal(self, raw: str) -> Principal | None:
+        """The key's principal (None: unknown or revoked), from the cache when it can."""
+        found, principal = self.peek(raw)
+        if found:
+            return principal
+        pending = self._inflight.get(raw) or self._reload(raw)
+        return await asyncio.shield(pending)
+
+    def peek(self, raw: str) -> tuple[bool, Principal | None]:
+        """A cache hit, if any, without waiting (call on the event loop); a hit in the second half of
+        its lifetime starts one background re-read."""
+        hit = self._cache.get(raw)
+        if hit is None:
+            return False, None
+        left = hit[1] - time.monotonic()
+        if left <= 0:
+            return False, None
+        if left < self.ttl / 2 and raw not in self._inflight:
+            self._reload(raw)
+        return True, hit[0]
+
+    def _reload(self, raw: str) -> asyncio.Future[Principal | None]:
+        future = asyncio.ensure_future(run_in_threadpool(self._fetch, raw))
+        self._inflight[raw] = future
+
+        def done(f: asyncio.Future[Principal | None]) -> None:
+            self._inflight.pop(raw, None)
+            if not f.cancelled():
+                f.exception()  # a failed background re-read is not an unhandled error; waiters get it
+
+        future.add_done_callback(done)
+        return future
+
+    def _fetch(self, raw: str) -> Principal | None:
+        principal = self._load(raw)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[raw] = (principal, time.monotonic() + self.ttl)
+        return principal
 
     def cached(self, raw: str) -> tuple[bool, Principal | None]:
         hit = self._cache.get(raw)
@@ -93,12 +143,7 @@ class KeyVerifier:
         found, principal = self.cached(raw)
         if found:
             return principal
-        principal = self._load(raw)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[raw] = (principal, time.monotonic() + self.ttl)
-        return principal
+        return self._fetch(raw)
 
     def _load(self, raw: str) -> Principal | None:
         # keys are found by their hash, so a key from configuration need not follow the cc_ format

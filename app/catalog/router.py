@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from app import answers
 from app.catalog.schemas import AcceleratorCreate, AcceleratorRead
 from app.deps import Admin, Reader, SnapshotDep, StoreDep
 from app.errors import FieldProblem, ProblemError, responses
@@ -101,12 +102,17 @@ async def get_accelerator(request: Request, accelerator_id: PathId, snap: Snapsh
     responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset")},
 )
 async def classify_catalog_accelerator(
+    request: Request,
     accelerator_id: PathId,
     snap: SnapshotDep,
     _: Reader,
     as_of: AsOfQuery = None,
-) -> ClassificationResponse:
-    return service.classify_item(snap, ClassificationRequest(accelerator_id=accelerator_id, as_of=as_of))
+) -> Response:
+    """The same bytes and strong ETag for the same item, day and rules; `If-None-Match` gets 304."""
+    prepared = service.classify_prepared(snap, ClassificationRequest(accelerator_id=accelerator_id, as_of=as_of))
+    # remembered under this exact path and query too, so the edge can repeat it (app/answers.py)
+    snap.remember(answers.get_key(request.scope), lambda: prepared)
+    return answers.respond(request, prepared)
 
 
 @router.get(

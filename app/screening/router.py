@@ -59,9 +59,10 @@ async def _screen(snap: Snapshot, body: ScreeningRequest, decision_id: str | Non
     response_model=ClassificationResponse,
     responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset", "undetermined")},
 )
-async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _: Reader) -> ClassificationResponse:
+async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _: Reader) -> Response:
     """Classify a catalog accelerator or a spec under the rules in force on ``as_of``."""
-    return service.classify_item(snap, body)
+    prepared = service.classify_prepared(snap, body)
+    return Response(prepared.body, media_type="application/json")
 
 
 @router.post(

@@ -95,9 +95,11 @@ class ClassificationRequest(ItemRef):
 
 
 class ClassificationResponse(BaseModel):
+    """A pure function of the item, the day and the rules (``data_version``): the same request gives
+    the same bytes and ETag until the rules change. When it was computed is the HTTP ``Date``."""
+
     accelerator_id: str | None
     as_of: date
-    evaluated_at: datetime
     eccn: str | None = Field(description="3A090.a, 3A090.b, 3A090.c, or null when not controlled under 3A090")
     assembly_eccn: str | None = Field(description="ECCN of computers and assemblies containing the IC (4A090)")
     tpp: TppResult | None

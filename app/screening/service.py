@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from app.answers import Prepared, prepare
 from app.errors import FieldProblem, ProblemError, field_error
 from app.regulations import loader
 from app.regulations.snapshot import Snapshot
@@ -94,9 +95,21 @@ def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
         ) from exc
 
 
+def classify_prepared(snap: Snapshot, req: ClassificationRequest) -> Prepared:
+    """The classification as prepared bytes: computed and serialised once per snapshot for the same
+    item (catalog id, or spec with its notes), day, today and hypothetical rulesets."""
+    on, now = req.as_of or today(), today()
+    item = resolve_item(snap, req, "")
+    key = ("classification", item, on, now, tuple(req.hypothetical_rulesets))
+    return snap.remember(key, lambda: prepare(_classify(snap, req, item, on).model_dump_json().encode()))
+
+
 def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationResponse:
     on = req.as_of or today()
-    item = resolve_item(snap, req, "")
+    return _classify(snap, req, resolve_item(snap, req, ""), on)
+
+
+def _classify(snap: Snapshot, req: ClassificationRequest, item: Item, on: date) -> ClassificationResponse:
     selection = _select(snap, on, req.hypothetical_rulesets)
     ids = tuple(r.id for r in selection.rulesets)
     try:
@@ -111,7 +124,6 @@ def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationR
     return ClassificationResponse(
         accelerator_id=item.accelerator_id,
         as_of=on,
-        evaluated_at=datetime.now(UTC),
         eccn=c.eccn,
         assembly_eccn=c.assembly_eccn,
         tpp=c.tpp,

@@ -32,7 +32,7 @@ def test_unexpected_error_is_500_problem_without_internals(client: TestClient, m
     def broken(*_: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(screening_router.service, "classify_item", broken)
+    monkeypatch.setattr(screening_router.service, "classify_prepared", broken)
     raw = TestClient(client.app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     resp = raw.post("/v1/classifications", json={"accelerator_id": "nvidia-l4-24gb"})
     assert resp.status_code == 500
