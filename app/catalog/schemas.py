@@ -60,6 +60,16 @@ class Evidence(BaseModel):
     source: SourceKey
 
 
+class UsAvailability(BaseModel):
+    """Whether the item was commercially available in the US, as known on ``as_of`` (a dated fact)."""
+
+    model_config = _strict
+    value: bool
+    as_of: date
+    source: SourceKey
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
 class CatalogThroughput(BaseModel):
     """Dense peak throughput at one precision: exact (``dense_tops``) or a range (``min``/``max``)."""
 
@@ -75,16 +85,6 @@ class CatalogThroughput(BaseModel):
     def _bounds(self) -> CatalogThroughput:
         check_bounds(self.dense_tops, self.min, self.max, "dense_tops")
         return self
-
-
-class UsAvailability(BaseModel):
-    """Whether the item was commercially available in the United States, as of a date, with its source."""
-
-    model_config = _strict
-    value: bool
-    as_of: date
-    source: SourceKey
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class AcceleratorRecord(BaseModel):
@@ -104,7 +104,11 @@ class AcceleratorRecord(BaseModel):
     interconnect_bandwidth_gbps: Figure | None = None
     memory_gb: Positive | None = None
     kind: Literal["logic", "hbm"] = "logic"
-    us_available: UsAvailability | None = None
+    us_available: UsAvailability | None = Field(
+        None,
+        description="Commercially available in the US, as known on a day; unknown never makes an answer "
+        "less restrictive (the 2026 China band needs it)",
+    )
 
 
 class AcceleratorCreate(AcceleratorRecord):
@@ -145,6 +149,12 @@ class SpecThroughput(BaseModel):
     )
 
 
+class SpecUsAvailability(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: bool
+    as_of: date = Field(description="The day the fact was true (YYYY-MM-DD)")
+
+
 class SpecIn(BaseModel):
     """An accelerator described by its figures instead of a catalog id."""
 
@@ -172,3 +182,6 @@ class SpecIn(BaseModel):
     )
     datacenter: bool = Field(description="Designed or marketed for use in datacenters")
     kind: Literal["logic", "hbm"] = Field("logic", description="logic IC, or a stand-alone HBM stack (3A090.c)")
+    us_available: SpecUsAvailability | None = Field(
+        None, description="Commercially available in the US as known on a day; omitted means unknown"
+    )

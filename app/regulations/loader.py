@@ -17,7 +17,14 @@ import pycountry
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
-from app.catalog.schemas import AcceleratorCreate, AcceleratorRecord, Source, SpecIn
+from app.catalog.schemas import (
+    AcceleratorCreate,
+    AcceleratorRecord,
+    Source,
+    SpecIn,
+    SpecUsAvailability,
+    UsAvailability,
+)
 from app.regulations.schemas import (
     CitationDoc,
     CountryCode,
@@ -56,6 +63,7 @@ class AdvisoryDoc(BaseModel):
     text: str
     countries: list[str] = []
     groups: list[str] = []
+    accelerators: list[str] = []
     effective_from: date | None = None
     citation: CitationDoc
 
@@ -156,6 +164,7 @@ def _scope(doc: ItemScopeDoc) -> b.ItemScope:
     return b.ItemScope(
         eccns=tuple(doc.eccns),
         any_of=tuple(tuple(_condition(c) for c in conds) for conds in doc.any_of),
+        all_items=doc.all_items,
     )
 
 
@@ -223,9 +232,22 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
                 headquarters=_countries(r.headquarters),
                 review_policy=r.review_policy,
                 exceptions=tuple(
-                    b.LicenseException(e.code, e.name, e.citation, e.notification_required, _scope(e.eligible), e.note)
+                    b.LicenseException(
+                        e.code,
+                        e.name,
+                        e.citation,
+                        e.notification_required,
+                        _scope(e.eligible),
+                        e.note,
+                        tuple(e.transaction_types),
+                        _countries(e.headquarters),
+                    )
                     for e in r.exceptions
                 ),
+                section=r.section,
+                headquarters_located=_countries(r.headquarters_located),
+                destination_basis=r.destination_basis,
+                compliance_from=r.compliance_from,
             )
             for r in doc.destination_rules
         ),
@@ -240,6 +262,9 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
                 items=_scope(p.items),
                 review_policy=p.review_policy,
                 conditions_text=p.conditions_text,
+                sections=tuple(p.sections),
+                us_available_on=p.us_available_on,
+                conditions=tuple(b.ReviewCondition(c.text, c.source, c.source_kind) for c in p.conditions),
             )
             for p in doc.review_policies
         ),
@@ -295,7 +320,15 @@ def build_book(
             b.CountryAlias(a.country, a.treated_as, a.effective_from, citation(a.citation)) for a in files.aliases
         ),
         advisories=tuple(
-            b.Advisory(a.id, a.text, tuple(a.countries), tuple(a.groups), a.effective_from, citation(a.citation))
+            b.Advisory(
+                a.id,
+                a.text,
+                tuple(a.countries),
+                tuple(a.groups),
+                a.effective_from,
+                citation(a.citation),
+                tuple(a.accelerators),
+            )
             for a in files.advisories
         ),
         country_names=COUNTRY_NAMES,
@@ -305,6 +338,14 @@ def build_book(
 
 def _point(value: Decimal | None) -> Fraction | None:
     return _num(value) if value is not None else None
+
+
+def us_availability(fact: UsAvailability | SpecUsAvailability | None) -> b.UsAvailability | None:
+    if fact is None:
+        return None
+    source = fact.source if isinstance(fact, UsAvailability) else None
+    note = fact.note if isinstance(fact, UsAvailability) else None
+    return b.UsAvailability(fact.value, fact.as_of, source, note)
 
 
 def spec_from_record(record: AcceleratorRecord) -> b.Spec:
@@ -331,6 +372,7 @@ def spec_from_record(record: AcceleratorRecord) -> b.Spec:
         else None,
         kind=record.kind,
         ranges=tuple(ranges),
+        us_available=us_availability(record.us_available),
     )
 
 
@@ -353,6 +395,7 @@ def spec_from_input(spec: SpecIn) -> b.Spec:
         if spec.interconnect_bandwidth_gbps is not None
         else None,
         kind=spec.kind,
+        us_available=us_availability(spec.us_available),
     )
 
 

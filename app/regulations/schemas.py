@@ -53,16 +53,19 @@ class CitationDoc(BaseModel):
 
 
 class ItemScopeDoc(BaseModel):
-    """Items a rule reaches: ECCNs, or any of several condition sets."""
+    """Items a rule reaches: every item (part 746 embargoes), ECCNs, or any of several condition sets."""
 
     model_config = _strict
+    all_items: bool = False
     eccns: Annotated[list[Eccn], Field(max_length=20)] = []
     any_of: Annotated[list[Conditions], Field(max_length=20)] = []
 
     @model_validator(mode="after")
     def _not_empty(self) -> ItemScopeDoc:
-        if not self.eccns and not self.any_of:
-            raise ValueError("an item scope needs eccns or any_of")
+        if not self.all_items and not self.eccns and not self.any_of:
+            raise ValueError("an item scope needs all_items, eccns or any_of")
+        if self.all_items and (self.eccns or self.any_of):
+            raise ValueError("all_items reaches every item: give no eccns or any_of with it")
         return self
 
 
@@ -81,6 +84,12 @@ class CountrySetDoc(BaseModel):
         return self
 
 
+Transaction = Literal["export", "reexport", "transfer"]
+TransactionTypes = Annotated[list[Transaction], Field(min_length=1, max_length=3)]
+ALL_TRANSACTIONS: list[Transaction] = ["export", "reexport", "transfer"]
+Section = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
 class ExceptionDoc(BaseModel):
     model_config = _strict
     code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,5}$")]
@@ -89,6 +98,13 @@ class ExceptionDoc(BaseModel):
     notification_required: bool
     eligible: ItemScopeDoc
     note: Text | None = None
+    transaction_types: TransactionTypes = Field(
+        default_factory=lambda: list(ALL_TRANSACTIONS),
+        description="The transactions the exception authorises (notification is for exports and reexports)",
+    )
+    headquarters: CountrySetDoc | None = Field(
+        None, description="Offered only when the end user or its ultimate parent is headquartered here"
+    )
 
 
 class DestinationRuleDoc(BaseModel):
@@ -101,12 +117,33 @@ class DestinationRuleDoc(BaseModel):
     headquarters: CountrySetDoc | None = None
     review_policy: Short | None = None
     exceptions: Annotated[list[ExceptionDoc], Field(max_length=10)] = []
+    section: Section | None = Field(
+        None, description='The provision holding the requirement ("742.6", "744.23", "746.8", "company letter")'
+    )
+    headquarters_located: CountrySetDoc | None = Field(
+        None, description="Where an entity must be located for the headquarters basis to apply"
+    )
+    destination_basis: Literal["destination", "embargo"] = Field(
+        "destination", description='"embargo" for part 746: a licence regardless of the 3A090 rules'
+    )
+    compliance_from: date | None = Field(
+        None, description="First day of compliance, when later than the effective date"
+    )
 
     @model_validator(mode="after")
     def _has_party(self) -> DestinationRuleDoc:
         if self.destinations is None and self.headquarters is None:
             raise ValueError("a destination rule needs destinations or headquarters")
+        if self.headquarters_located is not None and self.headquarters is None:
+            raise ValueError("headquarters_located needs headquarters")
         return self
+
+
+class ReviewConditionDoc(BaseModel):
+    model_config = _strict
+    text: Text
+    source: Short
+    source_kind: SourceKind
 
 
 class ReviewPolicyDoc(BaseModel):
@@ -120,6 +157,13 @@ class ReviewPolicyDoc(BaseModel):
     items: ItemScopeDoc
     review_policy: Short
     conditions_text: Text | None = None
+    sections: Annotated[list[Section], Field(max_length=10)] = Field(
+        default_factory=list, description="Only reasons from these provisions change (empty: all)"
+    )
+    us_available_on: date | None = Field(
+        None, description="Only items commercially available in the US on this day (a dated catalog fact)"
+    )
+    conditions: Annotated[list[ReviewConditionDoc], Field(max_length=20)] = []
 
 
 class ClauseDoc(BaseModel):

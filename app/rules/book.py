@@ -15,7 +15,9 @@ from typing import Literal
 
 Op = Literal[">=", ">", "<", "<=", "==", "in"]
 SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
-Basis = Literal["destination", "headquarters"]
+Basis = Literal["destination", "headquarters", "embargo"]
+TransactionType = Literal["export", "reexport", "transfer"]
+ALL_TRANSACTIONS: tuple[TransactionType, ...] = ("export", "reexport", "transfer")
 ConditionValue = Fraction | bool | tuple[str, ...]
 
 
@@ -75,10 +77,11 @@ class CountrySet:
 
 @dataclass(frozen=True, slots=True)
 class ItemScope:
-    """Which items a rule reaches: an ECCN in ``eccns`` or any of the condition sets."""
+    """Which items a rule reaches: every item, an ECCN in ``eccns``, or any of the condition sets."""
 
     eccns: tuple[str, ...] = ()
     any_of: tuple[tuple[Condition, ...], ...] = ()
+    all_items: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,10 @@ class LicenseException:
     notification_required: bool
     eligible: ItemScope
     note: str | None = None
+    transaction_types: tuple[TransactionType, ...] = ALL_TRANSACTIONS
+    # offered only when the end user or its ultimate parent is headquartered here (NAC for a
+    # D:5-headquartered buyer located in D:1/D:4, 740.8 from 2024-04-04)
+    headquarters: CountrySet | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,24 @@ class DestinationRule:
     headquarters: CountrySet | None
     review_policy: str | None
     exceptions: tuple[LicenseException, ...] = ()
+    # the provision the requirement sits in ("742.6", "744.23", "746.8", "company letter"):
+    # review-policy rules select reasons by it
+    section: str | None = None
+    # where an entity must be located for the headquarters basis (outside the US)
+    headquarters_located: CountrySet | None = None
+    # "destination", or "embargo" for part 746 (a licence regardless of the 3A090 rules)
+    destination_basis: Basis = "destination"
+    # the first day exporters had to comply, when later than the rule's effective date
+    compliance_from: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCondition:
+    """One of the conditions a conditional review policy lists, with its source."""
+
+    text: str
+    source: str
+    source_kind: SourceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +141,11 @@ class ReviewPolicyRule:
     items: ItemScope
     review_policy: str
     conditions_text: str | None = None
+    # only reasons from these provisions change (empty: every reason of a listed basis)
+    sections: tuple[str, ...] = ()
+    # only items commercially available in the US on this day (a dated catalog fact)
+    us_available_on: date | None = None
+    conditions: tuple[ReviewCondition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +194,7 @@ class CountryAlias:
 
 @dataclass(frozen=True, slots=True)
 class Advisory:
-    """A warning attached to destinations (transshipment hubs, embargoes, local permits)."""
+    """A warning attached to destinations (hubs, embargoes, permits) or to named catalog items."""
 
     id: str
     text: str
@@ -172,6 +202,8 @@ class Advisory:
     groups: tuple[str, ...]
     effective_from: date | None
     citation: Citation
+    # catalog ids: the warning applies to these items whatever the destination (GP10)
+    accelerators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +235,25 @@ class FigureRange:
 
 
 @dataclass(frozen=True, slots=True)
+class UsAvailability:
+    """Whether an item was commercially available in the US, as known on a day (a catalog fact)."""
+
+    value: bool
+    as_of: date
+    source: str | None = None
+    note: str | None = None
+
+    def on(self, day: date) -> bool | None:
+        """Available on ``day``? Known only when the fact speaks for that day: a "yes" seen on or
+        before it, or a "no" seen on or after it. Otherwise unknown."""
+        if self.value and self.as_of <= day:
+            return True
+        if not self.value and self.as_of >= day:
+            return False
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """The figures the rules read. Missing figures are None and stay unknown.
 
@@ -216,6 +267,7 @@ class Spec:
     interconnect_bandwidth_gbps: Fraction | None = None
     kind: Literal["logic", "hbm"] = "logic"
     ranges: tuple[FigureRange, ...] = ()
+    us_available: UsAvailability | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,7 @@ def unknown_fields(results: Iterable[ConditionResult], spec: Spec) -> set[str]:
 
 def in_scope(scope: ItemScope, metrics: Metrics, eccn: str | None) -> tuple[bool | None, set[str]]:
     """Whether an item falls in a rule's scope, and the spec fields that left it unknown."""
-    if eccn is not None and eccn in scope.eccns:
+    if scope.all_items or (eccn is not None and eccn in scope.eccns):
         return True, set()
     results = [tuple(evaluate(c, metrics, eccn) for c in conds) for conds in scope.any_of]
     verdict = any_of(all_of(r.met for r in conds) for conds in results)

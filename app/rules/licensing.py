@@ -14,8 +14,10 @@ from datetime import date
 from app.rules.book import (
     Basis,
     CountryAlias,
+    CountrySet,
     DestinationRule,
     LicenseException,
+    ReviewPolicyRule,
     RuleBook,
     Ruleset,
 )
@@ -71,6 +73,8 @@ class Reason:
     source_kind: str
     review_policy: str | None
     license_exceptions: tuple[ExceptionOut, ...]
+    section: str | None = None
+    review_conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +110,8 @@ def select(book: RuleBook, on: date, today: date, hypothetical: tuple[str, ...] 
         chosen = [r for r in chosen if r.family != extra.family] + [extra]
         state = "" if extra.enforced else " (not enforced)"
         warnings.append(f"Hypothetical: evaluated as if {extra.id}{state} applied on {on.isoformat()}.")
-    if not chosen:
-        warnings.append(f"No advanced-computing controls were in force on {on.isoformat()} in the reference data.")
+    if not any(r.clauses for r in chosen):
+        warnings.append(f"No 3A090 control was in force on {on.isoformat()} in the reference data.")
     latest = book.latest_change()
     if on > today and latest is not None:
         warnings.append(
@@ -117,9 +121,28 @@ def select(book: RuleBook, on: date, today: date, hypothetical: tuple[str, ...] 
     return Selection(tuple(chosen), bool(hypothetical), tuple(warnings))
 
 
-def _exceptions(items: tuple[LicenseException, ...], metrics: Metrics, eccn: str | None) -> tuple[ExceptionOut, ...]:
+def _headquartered_in(book: RuleBook, where: CountrySet, party: Party, on: date) -> str | None:
+    """The role ("end user", "ultimate parent") headquartered in ``where``, if any."""
+    for role, code in (("end user", party.headquarters), ("ultimate parent", party.parent_headquarters)):
+        if code and where.contains(code, book.groups_of(code, on)):
+            return f"{role} headquartered in {code}"
+    return None
+
+
+def _exceptions(
+    book: RuleBook,
+    items: tuple[LicenseException, ...],
+    metrics: Metrics,
+    eccn: str | None,
+    party: Party,
+    on: date,
+) -> tuple[ExceptionOut, ...]:
     out = []
     for exc in items:
+        if party.transaction_type not in exc.transaction_types:
+            continue
+        if exc.headquarters is not None and _headquartered_in(book, exc.headquarters, party, on) is None:
+            continue
         verdict, _ = in_scope(exc.eligible, metrics, eccn)
         if verdict:
             out.append(ExceptionOut(exc.code, exc.name, exc.citation, exc.notification_required, exc.note))
@@ -134,26 +157,45 @@ def _reasons_for(
     eccn: str | None,
     party: Party,
     on: date,
-) -> list[Reason]:
+) -> tuple[list[Reason], list[str]]:
     bases: list[tuple[Basis, str]] = []
+    notes: list[str] = []
     dest_groups = book.groups_of(party.destination, on)
     if rule.destinations and rule.destinations.contains(party.destination, dest_groups):
-        bases.append(("destination", f"destination {party.destination}"))
+        embargo = "embargoed " if rule.destination_basis == "embargo" else ""
+        bases.append((rule.destination_basis, f"{embargo}destination {party.destination}"))
     if rule.headquarters:
-        for role, code in (("end user", party.headquarters), ("ultimate parent", party.parent_headquarters)):
-            if code and rule.headquarters.contains(code, book.groups_of(code, on)):
-                bases.append(("headquarters", f"{role} headquartered in {code}"))
-                break
+        why = _headquartered_in(book, rule.headquarters, party, on)
+        located = rule.headquarters_located
+        if why and located is not None and not located.contains(party.destination, dest_groups):
+            notes.append(
+                f"{rule.id} does not apply: its headquarters basis reaches only entities located outside "
+                f"{', '.join(located.except_countries) or 'the listed places'}, and this one is in "
+                f"{party.destination} ({rule.citation})."
+            )
+        elif why:
+            bases.append(("headquarters", why))
     if not bases:
-        return []
+        # say why the headquarters basis was left out only where it would otherwise have applied
+        return [], notes if notes and in_scope(rule.items, metrics, eccn)[0] else []
     verdict, missing = in_scope(rule.items, metrics, eccn)
     if verdict is None:
         raise UndeterminedError(missing, f"{rule.id} may apply; it needs {', '.join(sorted(missing))} to decide")
     if not verdict:
-        return []
-    item = f"{eccn} item" if eccn and eccn in rule.items.eccns else "item meeting the rule's criteria"
-    exceptions = _exceptions(rule.exceptions, metrics, eccn)
-    return [
+        return [], []
+    if rule.items.all_items:
+        item = "any item subject to the EAR"
+    elif eccn and eccn in rule.items.eccns:
+        item = f"{eccn} item"
+    else:
+        item = "item meeting the rule's criteria"
+    if rule.compliance_from is not None and on < rule.compliance_from:
+        notes.append(
+            f"{rule.id} is in effect but compliance is required only from {rule.compliance_from.isoformat()} "
+            f"({rule.citation}); the requirement is shown so that nothing shipped now is missed."
+        )
+    exceptions = _exceptions(book, rule.exceptions, metrics, eccn, party, on)
+    reasons = [
         Reason(
             ruleset_id=ruleset.id,
             rule_id=rule.id,
@@ -164,9 +206,38 @@ def _reasons_for(
             source_kind=ruleset.source_kind,
             review_policy=rule.review_policy,
             license_exceptions=exceptions,
+            section=rule.section,
         )
         for basis, why in bases
     ]
+    return reasons, notes
+
+
+def _conditions_text(policy: ReviewPolicyRule) -> str:
+    if policy.conditions:
+        listed = "; ".join(
+            f"({i}) {c.text}" + ("" if c.source_kind == "regulation" else f" [{c.source_kind}: {c.source}]")
+            for i, c in enumerate(policy.conditions, 1)
+        )
+        return f" Conditions: {listed}."
+    return f" Conditions: {policy.conditions_text}" if policy.conditions_text else ""
+
+
+def _us_availability_note(policy: ReviewPolicyRule, metrics: Metrics) -> str | None:
+    """Why a policy limited to items available in the US does not apply; None when it may."""
+    day = policy.us_available_on
+    if day is None:
+        return None
+    fact = metrics.spec.us_available
+    known = fact.on(day) if fact is not None else None
+    if known is True:
+        return None
+    where = f" ({fact.source})" if fact is not None and fact.source else ""
+    if known is False:
+        state = f"the item was not commercially available in the United States on {day.isoformat()}{where}"
+    else:
+        state = f"the item's commercial availability in the United States on {day.isoformat()} is not known{where}"
+    return f"{policy.label} ({policy.citation}) does not apply: {state}, so the review policy does not change."
 
 
 def _apply_review_policies(
@@ -184,7 +255,20 @@ def _apply_review_policies(
         for policy in ruleset.review_policies:
             if not policy.destinations.contains(party.destination, groups):
                 continue
-            verdict, _ = in_scope(policy.items, metrics, eccn)
+            targets = [
+                i
+                for i, r in enumerate(reasons)
+                if r.basis in policy.bases and (not policy.sections or r.section in policy.sections)
+            ]
+            if not targets:
+                continue
+            verdict, missing = in_scope(policy.items, metrics, eccn)
+            if verdict is None:
+                notes.append(
+                    f"{policy.label} ({policy.citation}) cannot be applied without "
+                    f"{', '.join(sorted(missing))}, so the review policy does not change."
+                )
+                continue
             if not verdict:
                 continue
             if party.transaction_type not in policy.transaction_types:
@@ -194,14 +278,16 @@ def _apply_review_policies(
                     f"{party.transaction_type}, so its review policy does not change."
                 )
                 continue
-            changed = False
-            for i, reason in enumerate(reasons):
-                if reason.basis in policy.bases:
-                    reasons[i] = replace(reason, review_policy=policy.review_policy)
-                    changed = True
-            if changed:
-                extra = f" Conditions: {policy.conditions_text}" if policy.conditions_text else ""
-                notes.append(f"{policy.label} ({policy.citation}): review policy {policy.review_policy}.{extra}")
+            unavailable = _us_availability_note(policy, metrics)
+            if unavailable is not None:
+                notes.append(unavailable)
+                continue
+            conditions = tuple(c.text for c in policy.conditions)
+            for i in targets:
+                reasons[i] = replace(reasons[i], review_policy=policy.review_policy, review_conditions=conditions)
+            notes.append(
+                f"{policy.label} ({policy.citation}): review policy {policy.review_policy}.{_conditions_text(policy)}"
+            )
     return reasons, notes
 
 
@@ -220,11 +306,15 @@ def license_for(
     # Rulesets without clauses (letters, AI Diffusion) read the overall classification.
     own = {r.ruleset.id: r.eccn for r in classification.rulesets}
     reasons: list[Reason] = []
+    notes: list[str] = []
     for ruleset in selection.rulesets:
         ruleset_eccn = own.get(ruleset.id, eccn) if ruleset.clauses else eccn
         for rule in ruleset.destination_rules:
-            reasons.extend(_reasons_for(book, ruleset, rule, metrics, ruleset_eccn, party, on))
+            found, why = _reasons_for(book, ruleset, rule, metrics, ruleset_eccn, party, on)
+            reasons.extend(found)
+            notes.extend(why)
     reasons, warnings = _apply_review_policies(book, selection.rulesets, reasons, metrics, eccn, party, on)
+    warnings = notes + warnings
     for reason in reasons:
         if reason.source_kind != "regulation":
             warnings.append(
@@ -273,6 +363,18 @@ def destination_warnings(
         if adv.effective_from is not None and on < adv.effective_from:
             continue
         if original in adv.countries or party.destination in adv.countries or groups.intersection(adv.groups):
+            kind = "" if adv.citation.source_kind == "regulation" else f" [{adv.citation.source_kind}]"
+            out.append(f"{adv.text} ({adv.citation.source}){kind}")
+    return tuple(out)
+
+
+def item_warnings(book: RuleBook, accelerator_id: str | None, on: date) -> tuple[str, ...]:
+    """Advisories on named catalog items, whatever the destination (e.g. General Prohibition 10)."""
+    if accelerator_id is None:
+        return ()
+    out = []
+    for adv in book.advisories:
+        if accelerator_id in adv.accelerators and (adv.effective_from is None or on >= adv.effective_from):
             kind = "" if adv.citation.source_kind == "regulation" else f" [{adv.citation.source_kind}]"
             out.append(f"{adv.text} ({adv.citation.source}){kind}")
     return tuple(out)

@@ -133,7 +133,12 @@ def _classify(snap: Snapshot, req: ClassificationRequest, item: Item, on: date) 
         summary=c.summary,
         rulesets=list(c.rulesets),
         spec_notes=list(item.notes),
-        warnings=list(selection.warnings + item.warnings + _range_warning(analysis)),
+        warnings=list(
+            selection.warnings
+            + item.warnings
+            + licensing.item_warnings(snap.book, item.accelerator_id, on)
+            + _range_warning(analysis)
+        ),
         hypothetical=selection.hypothetical,
         data_version=snap.data_version,
         definitions=citation_out(snap.book.definitions.citation),
@@ -231,7 +236,15 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
                 reasons=list(lic.reasons),
                 license_exceptions=list(lic.license_exceptions),
                 review_policy=lic.review_policy,
-                warnings=list(dict.fromkeys(lic.warnings + item.warnings + item.notes + _range_warning(analysis))),
+                warnings=list(
+                    dict.fromkeys(
+                        lic.warnings
+                        + licensing.item_warnings(snap.book, item.accelerator_id, on)
+                        + item.warnings
+                        + item.notes
+                        + _range_warning(analysis)
+                    )
+                ),
                 determined=analysis is None or not analysis.decisive,
                 range_analysis=analysis,
             )
@@ -321,7 +334,14 @@ def history(
             license_exceptions=list(lic.license_exceptions),
             review_policy=lic.review_policy,
             summary=c.summary,
-            warnings=list(dict.fromkeys(list(lic.warnings) + dest_warnings + list(_range_warning(analysis)))),
+            warnings=list(
+                dict.fromkeys(
+                    list(lic.warnings)
+                    + list(licensing.item_warnings(snap.book, accelerator_id, on))
+                    + dest_warnings
+                    + list(_range_warning(analysis))
+                )
+            ),
             determined=analysis is None or not analysis.decisive,
             range_analysis=analysis,
         )
