@@ -25,6 +25,7 @@ ON_THE_LINE = {
     }
 }
 DENIAL = "presumption of denial"
+CONDITIONAL = "case-by-case if the listed conditions are met; otherwise presumption of denial"
 APPROVAL = "presumption of approval"
 
 
@@ -52,8 +53,15 @@ def screening(
 
 # (item, destination, end user's HQ, its parent's HQ, as_of) -> (ECCN, licence, exceptions, review policy)
 ROWS = [
-    # 2022-10-07: the first rule
-    pytest.param(H100, "CN", None, None, "2022-10-06", None, False, [], None, id="2022-10-06-h100-cn-nothing-in-force"),
+    # 2022-08-26: the letters to NVIDIA and AMD (company letters), before any rule
+    pytest.param(H100, "CN", None, None, "2022-08-25", None, False, [], None, id="2022-08-25-h100-cn-nothing-in-force"),
+    pytest.param(
+        H100, "CN", None, None, "2022-08-26", None, True, [], "not published (company letter)", id="2022-08-26-letter"
+    ),
+    # 2022-10-07: the first rule (the letters end: the rule took over)
+    pytest.param(
+        H100, "CN", None, None, "2022-10-06", None, True, [], "not published (company letter)", id="2022-10-06-letter"
+    ),
     pytest.param(H100, "CN", None, None, "2022-10-07", "3A090.a", True, [], DENIAL, id="2022-10-07-h100-cn-licence"),
     pytest.param(
         ON_THE_LINE, "CN", None, None, "2022-10-07", "3A090.a", True, [], DENIAL, id="2022-10-07-tpp-4800-ic-600"
@@ -73,7 +81,7 @@ ROWS = [
     pytest.param(A30, "SG", "SG", "CN", "2023-11-16", None, False, [], None, id="2023-11-16-sg-cn-parent-none"),
     pytest.param(A30, "SG", "SG", "CN", "2023-11-17", "3A090.b", True, ["NAC"], DENIAL, id="2023-11-17-hq-rule"),
     # 2024-03-15: Nicaragua into D:5
-    pytest.param(A30, "NI", None, None, "2024-03-14", "3A090.b", True, ["NAC"], APPROVAL, id="2024-03-14-ni-d1"),
+    pytest.param(A30, "NI", None, None, "2024-03-14", "3A090.b", False, [], None, id="2024-03-14-ni-group-b"),
     pytest.param(A30, "NI", None, None, "2024-03-15", "3A090.b", True, ["NAC"], DENIAL, id="2024-03-15-ni-d5"),
     pytest.param(A30, "SG", "NI", None, "2024-03-14", "3A090.b", False, [], None, id="2024-03-14-ni-hq-none"),
     pytest.param(A30, "SG", "NI", None, "2024-03-15", "3A090.b", True, ["NAC"], DENIAL, id="2024-03-15-ni-hq-rule"),
@@ -104,7 +112,7 @@ ROWS = [
     ),
     # 2026-01-15: the China review band (exports from the US only)
     pytest.param(H100, "CN", None, None, "2026-01-14", "3A090.a", True, [], DENIAL, id="2026-01-14-h100-cn-denial"),
-    pytest.param(H100, "CN", None, None, "2026-01-15", "3A090.a", True, [], "case-by-case", id="2026-01-15-h100-cn"),
+    pytest.param(H100, "CN", None, None, "2026-01-15", "3A090.a", True, [], CONDITIONAL, id="2026-01-15-h100-cn"),
     pytest.param(H100, "SG", None, "CN", "2026-01-15", "3A090.a", True, [], DENIAL, id="2026-01-15-hq-rule-unchanged"),
     # 2026-02-03: Cambodia out of D:5
     pytest.param(H100, "SG", None, "KH", "2026-02-02", "3A090.a", True, [], DENIAL, id="2026-02-02-kh-parent-hq-rule"),
@@ -139,10 +147,18 @@ def test_screening_as_of_each_boundary_day_before_and_day_of(
     assert line["review_policy"] == review
 
 
-def test_screening_before_any_rule_warns_that_nothing_was_in_force(client: TestClient) -> None:
-    body = client.post("/v1/screenings", json=screening(H100, "CN", "2022-10-06")).json()
-    assert body["provenance"]["rulesets"] == []
-    assert any("No advanced-computing controls were in force on 2022-10-06" in w for w in body["warnings"])
+def test_screening_before_any_rule_warns_that_no_3A090_control_was_in_force(client: TestClient) -> None:
+    body = client.post("/v1/screenings", json=screening(H100, "CN", "2022-08-25")).json()
+    assert {r["family"] for r in body["provenance"]["rulesets"]} <= {
+        "embargo-cuba",
+        "embargo-iran",
+        "embargo-north-korea",
+        "embargo-syria",
+        "embargo-russia",
+        "embargo-belarus",
+    }
+    assert body["license_required"] is False
+    assert any("No 3A090 control was in force on 2022-08-25" in w for w in body["warnings"])
 
 
 def test_screening_in_the_future_warns(client: TestClient) -> None:

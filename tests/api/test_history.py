@@ -18,6 +18,8 @@ CN = {"destination": "CN"}
 MO = {"destination": "MO"}
 SG_KH = {"destination": "SG", "parent_headquarters": "KH"}
 D5 = "742.6(a)(6)(iii)-d5-macau"
+HQ = "744.23(a)(3)-headquarters"
+HQA = "742.6(a)(6)(iii)(A)-headquarters"
 CHINA_MACAU_2023 = "742.6(a)(6)(i)-china-macau"
 EARLY = "early-2023-d5-macau"
 LETTER = "bandwidth-letter-2025"
@@ -73,10 +75,11 @@ ROWS = [
         H800, CN, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="h800-cn-2023-rule"
     ),
     pytest.param(
-        H800, CN, "2025-04-09", "2025-04-09", "2026-01-15", "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-letters"
+        H800, CN, "2025-04-09", "2025-04-09", None, "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-letters"
     ),
+    # the H800 was never a US product: the 2026 band never applies, so nothing changes on 2026-01-15
     pytest.param(
-        H800, CN, "2026-01-15", "2026-01-15", None, "3A090.a", True, "case-by-case", [D5, LETTER], id="h800-cn-band"
+        H800, CN, "2026-01-15", "2025-04-09", None, "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-no-band"
     ),
     # A100 to Macau: no licence before 2023-01-17 (China only), required from then on
     pytest.param(A100, MO, "2022-10-07", "2022-10-07", "2023-01-17", "3A090.a", False, None, [], id="a100-mo-2022"),
@@ -115,16 +118,12 @@ ROWS = [
     pytest.param(
         H20, CN, "2025-04-08", "2022-10-07", "2025-04-09", None, False, None, [], id="h20-cn-day-before-letters"
     ),
-    pytest.param(
-        H20, CN, "2025-04-09", "2025-04-09", "2026-01-15", None, True, LETTER_REVIEW, [LETTER], id="h20-cn-letters"
-    ),
-    pytest.param(
-        H20, CN, "2026-01-14", "2025-04-09", "2026-01-15", None, True, LETTER_REVIEW, [LETTER], id="h20-cn-before-band"
-    ),
-    pytest.param(H20, CN, "2026-01-15", "2026-01-15", None, None, True, "case-by-case", [LETTER], id="h20-cn-band"),
+    pytest.param(H20, CN, "2025-04-09", "2025-04-09", None, None, True, LETTER_REVIEW, [LETTER], id="h20-cn-letters"),
+    # the letters are not 742.6 requirements and the H20 was never a US product: no band
+    pytest.param(H20, CN, "2026-01-15", "2025-04-09", None, None, True, LETTER_REVIEW, [LETTER], id="h20-cn-no-band"),
     # a buyer in Singapore whose parent is headquartered in Cambodia (D:5 until 2026-02-03)
     pytest.param(
-        H100, SG_KH, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="sg-kh-parent-hq-rule"
+        H100, SG_KH, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [HQ], id="sg-kh-parent-hq-rule"
     ),
     pytest.param(
         H100,
@@ -135,12 +134,12 @@ ROWS = [
         "3A090.a",
         True,
         DENIAL,
-        [D5, LETTER],
+        [HQA, LETTER],
         id="sg-kh-parent-day-before-removal",
     ),
     pytest.param(H100, SG_KH, "2026-02-03", "2026-02-03", None, "3A090.a", False, None, [], id="sg-kh-parent-day-of"),
     pytest.param(
-        A30, SG_KH, "2026-02-02", "2024-12-02", "2026-02-03", "3A090.b", True, DENIAL, [D5], id="sg-kh-parent-b-item"
+        A30, SG_KH, "2026-02-02", "2025-01-13", "2026-02-03", "3A090.b", True, DENIAL, [HQ], id="sg-kh-parent-b-item"
     ),
     pytest.param(A30, SG_KH, "2026-02-03", "2026-02-03", None, "3A090.b", False, None, [], id="sg-kh-parent-b-after"),
 ]
@@ -186,7 +185,9 @@ def test_history_intervals_are_contiguous_from_the_beginning_to_open_end(
     assert intervals[0]["effective_from"] is None
     assert intervals[0]["effective_to"] == "2022-10-07"
     assert intervals[0]["license_required"] is False
-    assert intervals[0]["rulesets"] == []
+    # before 2022-10-07 only part 746 embargoes and the 2022 letters (neither reaching these items
+    # and destinations) were in force
+    assert all(r.startswith(("embargo-", "company-letters-2022")) for r in intervals[0]["rulesets"])
     assert intervals[-1]["effective_to"] is None
     for prev, nxt in itertools.pairwise(intervals):
         assert prev["effective_to"] == nxt["effective_from"]

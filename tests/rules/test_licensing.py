@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 
 import pytest
 
 from app.rules import licensing, metrics
-from app.rules.book import RuleBook, Spec
+from app.rules.book import RuleBook, Spec, UsAvailability
 from app.rules.classify import Classification
 from app.rules.licensing import Licensing, Party, RulesetError
 
@@ -21,6 +21,16 @@ H20 = "nvidia-h20-96gb"  # not 3A090; reached by the 2025 bandwidth letters
 H800 = "nvidia-h800-sxm5-80gb"
 B200 = "nvidia-b200-sxm-192gb"  # TPP 36,000: above the 2026 China band
 DIFFUSION = "ai-diffusion-2025-01-13"
+LETTER_POLICY = "not published (reported: licences issued from 2025-08)"
+# part 746 embargoes in force from 2022-03-02 on
+EMBARGOES_2022 = [
+    "embargo-cuba-1996-03-25",
+    "embargo-iran-1996-03-25",
+    "embargo-north-korea-1996-03-25",
+    "embargo-syria-1996-03-25",
+    "embargo-russia-2022-02-24",
+    "embargo-belarus-2022-03-02",
+]
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,11 @@ def answer(
 
 D14 = "742.6(a)(6)(iii)-d1-d4"
 D5 = "742.6(a)(6)(iii)-d5-macau"
+HQ = "744.23(a)(3)-headquarters"  # the headquarters rule from 2023-11-17 (and for .b items after 2025-01-13)
+HQA = "742.6(a)(6)(iii)(A)-headquarters"  # the headquarters rule for .a items from 2025-01-13
 LETTER = "bandwidth-letter-2025"
 DENIAL = "presumption of denial"
+CONDITIONAL = "case-by-case if the listed conditions are met; otherwise presumption of denial"
 APPROVAL = "presumption of approval"
 Y2024 = date(2024, 6, 1)
 
@@ -103,33 +116,38 @@ DESTINATIONS = [
     pytest.param(H100, "MY", None, None, Y2024, False, [], {}, None, id="malaysia-no-licence"),
     pytest.param(H100, "TH", None, None, Y2024, False, [], {}, None, id="thailand-no-licence"),
     pytest.param(H100, "IN", None, None, Y2024, False, [], {}, None, id="india-a5-no-licence"),
-    # the headquarters rule: Macau or D:5 headquarters, wherever the buyer is
-    pytest.param(A30, "SG", "SG", "CN", Y2024, True, [D5], {"NAC": True}, DENIAL, id="sg-buyer-cn-parent-nac"),
-    pytest.param(H100, "SG", "SG", "CN", Y2024, True, [D5], {}, DENIAL, id="sg-buyer-cn-parent-datacenter-a"),
-    pytest.param(A30, "SG", "CN", None, Y2024, True, [D5], {"NAC": True}, DENIAL, id="sg-subsidiary-of-cn-hq"),
-    pytest.param(A30, "DE", "DE", "MO", Y2024, True, [D5], {"NAC": True}, DENIAL, id="de-buyer-macau-parent"),
-    pytest.param(A30, "SG", "SG", "HK", Y2024, True, [D5], {"NAC": True}, DENIAL, id="sg-buyer-hk-parent-is-cn"),
+    # the headquarters rule (744.23(a)(3)): Macau or D:5 headquarters, wherever outside the US the buyer is
+    pytest.param(A30, "SG", "SG", "CN", Y2024, True, [HQ], {"NAC": True}, DENIAL, id="sg-buyer-cn-parent-nac"),
+    pytest.param(H100, "SG", "SG", "CN", Y2024, True, [HQ], {}, DENIAL, id="sg-buyer-cn-parent-datacenter-a"),
+    pytest.param(A30, "SG", "CN", None, Y2024, True, [HQ], {"NAC": True}, DENIAL, id="sg-subsidiary-of-cn-hq"),
+    pytest.param(A30, "DE", "DE", "MO", Y2024, True, [HQ], {"NAC": True}, DENIAL, id="de-buyer-macau-parent"),
+    pytest.param(A30, "SG", "SG", "HK", Y2024, True, [HQ], {"NAC": True}, DENIAL, id="sg-buyer-hk-parent-is-cn"),
+    pytest.param(A30, "US", "US", "CN", Y2024, False, [], {}, None, id="us-located-cn-parent-no-licence"),
+    pytest.param(H100, "US", "CN", None, Y2024, False, [], {}, None, id="us-located-cn-hq-no-licence"),
     pytest.param(A30, "SG", "SG", "AE", Y2024, False, [], {}, None, id="d4-parent-is-not-the-hq-rule"),
     pytest.param(A30, "SG", "SG", "VN", Y2024, False, [], {}, None, id="d1-parent-is-not-the-hq-rule"),
     pytest.param(A30, "SG", "SG", None, Y2024, False, [], {}, None, id="sg-buyer-sg-parent-no-licence"),
-    # a D:5-headquartered buyer in a D:4 destination: two reasons, no exception covers both
-    pytest.param(A30, "AE", "AE", "CN", Y2024, True, [D5, D14], {}, DENIAL, id="uae-buyer-cn-parent-two-reasons"),
+    # a D:5-headquartered buyer in a D:4 destination: two reasons; NAC with notification covers the
+    # headquartered buyer wherever located, so it covers both (740.8(a), CBP CSMS #61882672)
+    pytest.param(
+        A30, "AE", "AE", "CN", Y2024, True, [HQ, D14], {"NAC": True}, DENIAL, id="uae-buyer-cn-parent-nac-covers-both"
+    ),
     # before ACA both reasons were NAC; one needed notice, so the combined exception does
     pytest.param(
-        A30, "AE", "AE", "CN", date(2024, 1, 2), True, [D5, D14], {"NAC": True}, DENIAL, id="pre-aca-nac-notice-wins"
+        A30, "AE", "AE", "CN", date(2024, 1, 2), True, [HQ, D14], {"NAC": True}, DENIAL, id="pre-aca-nac-notice-wins"
     ),
     # Cambodia: D:5 until 2026-02-03, then D:1 only
     pytest.param(A30, "KH", None, None, date(2026, 2, 2), True, [D5], {"NAC": True}, DENIAL, id="kh-d5-day-before"),
     pytest.param(A30, "KH", None, None, date(2026, 2, 3), True, [D14], {"ACA": False}, APPROVAL, id="kh-d1-day-of"),
-    pytest.param(A30, "SG", "SG", "KH", date(2026, 2, 2), True, [D5], {"NAC": True}, DENIAL, id="kh-hq-day-before"),
+    pytest.param(A30, "SG", "SG", "KH", date(2026, 2, 2), True, [HQ], {"NAC": True}, DENIAL, id="kh-hq-day-before"),
     pytest.param(A30, "SG", "SG", "KH", date(2026, 2, 3), False, [], {}, None, id="kh-hq-rule-gone-day-of"),
-    # Nicaragua: D:5 from 2024-03-15 (D:1 before). Before ACA (2024-04-04) NAC needed notification for
-    # Macau and every D:5 destination or D:5/Macau-headquartered entity (740.8(a)(2) as of 88 FR 73458),
-    # not only for China and Macau as domain.md's parenthetical could be read: the data follows 740.8.
-    pytest.param(A30, "NI", None, None, date(2024, 3, 14), True, [D14], {"NAC": False}, APPROVAL, id="ni-d1-before"),
+    # Nicaragua: from Country Group B into D:1 and D:5 on 2024-03-15 (89 FR 18780): no licence before.
+    # Before ACA (2024-04-04) NAC needed notification for Macau and every D:5 destination or
+    # D:5/Macau-headquartered entity (740.8(a)(2) as of 88 FR 73458), not only for China and Macau.
+    pytest.param(A30, "NI", None, None, date(2024, 3, 14), False, [], {}, None, id="ni-group-b-before-no-licence"),
     pytest.param(A30, "NI", None, None, date(2024, 3, 15), True, [D5], {"NAC": True}, DENIAL, id="ni-d5-day-of"),
     pytest.param(A30, "SG", "SG", "NI", date(2024, 3, 14), False, [], {}, None, id="ni-hq-rule-not-day-before"),
-    pytest.param(A30, "SG", "SG", "NI", date(2024, 3, 15), True, [D5], {"NAC": True}, DENIAL, id="ni-hq-rule-day-of"),
+    pytest.param(A30, "SG", "SG", "NI", date(2024, 3, 15), True, [HQ], {"NAC": True}, DENIAL, id="ni-hq-rule-day-of"),
 ]
 
 
@@ -250,15 +268,18 @@ def test_bandwidth_letters_require_a_licence_for_h20_class_items(
     ("item", "destination", "parent", "transaction", "on", "review"),
     [
         pytest.param(H100, "CN", None, "export", date(2026, 1, 14), DENIAL, id="h100-cn-export-day-before-denial"),
-        pytest.param(H100, "CN", None, "export", date(2026, 1, 15), "case-by-case", id="h100-cn-export-day-of-band"),
-        pytest.param(H100, "HK", None, "export", date(2026, 1, 15), "case-by-case", id="h100-hk-export-band"),
-        pytest.param(H100, "MO", None, "export", date(2026, 1, 15), "case-by-case", id="h100-macau-export-band"),
+        pytest.param(H100, "CN", None, "export", date(2026, 1, 15), CONDITIONAL, id="h100-cn-export-day-of-band"),
+        pytest.param(H100, "HK", None, "export", date(2026, 1, 15), CONDITIONAL, id="h100-hk-export-band"),
+        pytest.param(H100, "MO", None, "export", date(2026, 1, 15), CONDITIONAL, id="h100-macau-export-band"),
         pytest.param(H100, "CN", None, "reexport", date(2026, 1, 15), DENIAL, id="h100-cn-reexport-stays-denial"),
         pytest.param(H100, "CN", None, "transfer", date(2026, 1, 15), DENIAL, id="h100-cn-transfer-stays-denial"),
         pytest.param(H100, "SG", "CN", "export", date(2026, 1, 15), DENIAL, id="h100-hq-rule-stays-denial"),
         pytest.param(B200, "CN", None, "export", date(2026, 1, 15), DENIAL, id="b200-tpp-36000-above-band-denial"),
         pytest.param(H100, "VE", None, "export", date(2026, 1, 15), DENIAL, id="band-is-china-macau-only"),
-        pytest.param(H20, "CN", None, "export", date(2026, 1, 15), "case-by-case", id="h20-cn-export-band"),
+        # the 2025 letters are not 742.6 requirements: the band leaves them alone
+        pytest.param(H20, "CN", None, "export", date(2026, 1, 15), LETTER_POLICY, id="h20-letter-reason-not-rewritten"),
+        # never a US product: the band does not apply
+        pytest.param(H800, "CN", None, "export", date(2026, 1, 15), DENIAL, id="h800-china-only-stays-denial"),
     ],
 )
 def test_2026_china_band_changes_review_of_exports_not_the_requirement(
@@ -278,14 +299,63 @@ def test_2026_china_band_changes_review_of_exports_not_the_requirement(
         assert any("covers only export transactions" in w for w in a.licensing.warnings)
 
 
-def test_2026_china_band_leaves_headquarters_basis_reasons_at_denial(book: RuleBook, catalog: dict[str, Spec]) -> None:
-    # a CN-headquartered buyer in CN: the destination reason is reviewed case by case,
-    # the headquarters reason is not
+def test_2026_china_band_reaches_a_chinese_buyer_located_in_china_on_every_advanced_computing_basis(
+    book: RuleBook, catalog: dict[str, Spec]
+) -> None:
+    # a CN-headquartered buyer located in CN: both 742.6 reasons are in the band, the letter is not
     a = answer(book, catalog[H100], "CN", date(2026, 1, 15), hq="CN")
     policies = {(r.rule_id, r.basis): r.review_policy for r in a.licensing.reasons}
-    assert policies[(D5, "destination")] == "case-by-case"
-    assert policies[(D5, "headquarters")] == DENIAL
-    assert a.licensing.review_policy == DENIAL
+    assert policies == {
+        (D5, "destination"): CONDITIONAL,
+        (HQA, "headquarters"): CONDITIONAL,
+        (LETTER, "destination"): LETTER_POLICY,
+        (LETTER, "headquarters"): LETTER_POLICY,
+    }
+    assert a.licensing.review_policy == CONDITIONAL
+    banded = [r for r in a.licensing.reasons if r.review_policy == CONDITIONAL]
+    assert all(any("50%" in c for c in r.review_conditions) for r in banded)
+
+
+@pytest.mark.parametrize(
+    ("fact", "review", "why"),
+    [
+        pytest.param(UsAvailability(True, date(2026, 1, 15)), CONDITIONAL, None, id="available-on-publication"),
+        pytest.param(UsAvailability(True, date(2024, 1, 1)), CONDITIONAL, None, id="available-earlier-still-known"),
+        pytest.param(UsAvailability(False, date(2026, 1, 15)), DENIAL, "was not commercially", id="never-a-us-product"),
+        pytest.param(UsAvailability(True, date(2026, 6, 1)), DENIAL, "is not known", id="only-known-later"),
+        pytest.param(None, DENIAL, "is not known", id="missing-fact-never-less-restrictive"),
+    ],
+)
+def test_2026_china_band_needs_us_availability_on_the_publication_day(
+    book: RuleBook, catalog: dict[str, Spec], fact: UsAvailability | None, review: str, why: str | None
+) -> None:
+    spec = replace(catalog[H100], us_available=fact)
+    a = answer(book, spec, "CN", date(2026, 3, 1))
+    assert a.licensing.license_required is True
+    assert a.licensing.review_policy == review
+    if why:
+        assert any(why in w and "91 FR 1684" in w for w in a.licensing.warnings)
+
+
+@pytest.mark.parametrize(
+    ("destination", "on", "transaction", "exceptions"),
+    [
+        # before ACA: NAC with notification for exports and reexports, without for in-country transfers
+        pytest.param("CN", date(2024, 4, 3), "export", {"NAC": True}, id="cn-export-nac-notified"),
+        pytest.param("CN", date(2024, 4, 3), "reexport", {"NAC": True}, id="cn-reexport-nac-notified"),
+        pytest.param("CN", date(2024, 4, 3), "transfer", {"NAC": False}, id="cn-transfer-nac-unnotified"),
+        # from 2024-04-04: in-country transfers within Macau/D:5 are ACA
+        pytest.param("CN", date(2024, 4, 4), "export", {"NAC": True}, id="cn-export-still-nac"),
+        pytest.param("CN", date(2024, 4, 4), "transfer", {"ACA": False}, id="cn-transfer-aca"),
+        pytest.param("MO", date(2024, 4, 4), "transfer", {"ACA": False}, id="macau-transfer-aca"),
+        pytest.param("AE", date(2024, 4, 4), "transfer", {"ACA": False}, id="d4-transfer-aca"),
+    ],
+)
+def test_licence_exceptions_depend_on_the_transaction_type(
+    book: RuleBook, catalog: dict[str, Spec], destination: str, on: date, transaction: str, exceptions: dict[str, bool]
+) -> None:
+    a = answer(book, catalog[A30], destination, on, transaction=transaction)
+    assert a.exceptions == exceptions
 
 
 # AI Diffusion exists but is not enforced: only as a hypothetical
@@ -337,11 +407,26 @@ def test_select_marks_hypothetical_and_unknown_ids_raise(book: RuleBook) -> None
 @pytest.mark.parametrize(
     ("on", "rulesets", "required", "warning"),
     [
-        pytest.param(date(2022, 10, 6), [], False, "No advanced-computing controls", id="before-2022-10-07-no-rules"),
-        pytest.param(date(2022, 10, 7), ["ac-2022-10-07"], True, None, id="from-2022-10-07-china-rule"),
+        pytest.param(date(2022, 8, 25), EMBARGOES_2022, False, "No 3A090 control", id="before-the-2022-letters"),
+        pytest.param(
+            date(2022, 8, 26),
+            ["company-letters-2022-08-26", *EMBARGOES_2022],
+            True,
+            "No 3A090 control",
+            id="2022-letters-before-the-rule",
+        ),
+        pytest.param(
+            date(2022, 10, 7), ["ac-2022-10-07", *EMBARGOES_2022], True, None, id="from-2022-10-07-china-rule"
+        ),
         pytest.param(
             date(2027, 1, 1),
-            ["ac-2024-12-02", "bandwidth-letters-2025-04-09", "china-review-band-2026-01-15"],
+            [
+                "ac-2025-01-13",
+                "bandwidth-letters-2025-04-09",
+                "embargo-syria-2025-09-02",
+                "china-review-band-2026-01-15",
+                *(e for e in EMBARGOES_2022 if e != "embargo-syria-1996-03-25"),
+            ],
             True,
             "as_of 2027-01-01 is in the future",
             id="future-date-warns",
@@ -352,7 +437,7 @@ def test_selection_by_date_warns_when_nothing_or_the_future_is_asked(
     book: RuleBook, catalog: dict[str, Spec], on: date, rulesets: list[str], required: bool, warning: str | None
 ) -> None:
     selection = licensing.select(book, on, TODAY)
-    assert [r.id for r in selection.rulesets] == rulesets
+    assert sorted(r.id for r in selection.rulesets) == sorted(rulesets)
     a = answer(book, catalog[H100], "CN", on)
     assert a.licensing.license_required is required
     if warning:
@@ -410,7 +495,7 @@ def test_destination_rules_read_their_own_rulesets_classification(
         pytest.param("MY", Y2024, set(), id="malaysia-no-group"),
         pytest.param("TH", Y2024, set(), id="thailand-no-group"),
         pytest.param("HK", Y2024, set(), id="hong-kong-has-no-groups-of-its-own-resolve-first"),
-        pytest.param("NI", date(2024, 3, 14), {"D:1"}, id="nicaragua-d1-day-before"),
+        pytest.param("NI", date(2024, 3, 14), set(), id="nicaragua-group-b-day-before"),
         pytest.param("NI", date(2024, 3, 15), {"D:1", "D:5"}, id="nicaragua-d5-day-of"),
         pytest.param("KH", date(2026, 2, 2), {"D:1", "D:5"}, id="cambodia-d5-day-before-removal"),
         pytest.param("KH", date(2026, 2, 3), {"D:1"}, id="cambodia-d1-only-day-of-removal"),
