@@ -11,47 +11,71 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import delete, func, update
+import orjson
+from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.decisions.models import Decision, DecisionChain, IdempotencyRecord
 
 GENESIS = "0" * 64
+DECISION_TABLE: Table = Decision.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY_TABLE: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def canonical_plain(obj: Any) -> str:
+    """``canonical(obj)`` for plain JSON data (str, int, bool, None, lists, str-keyed dicts; no floats),
+    byte for byte (a property test holds it to that), through orjson: several times faster on the
+    megabyte-sized records of a 1,000-line screening. Anything orjson refuses (an int past 64 bits,
+    a lone surrogate, another type) goes through ``canonical``."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
+        return canonical(obj)
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+HASHED = (
+    "seq",
+    "id",
+    "kind",
+    "created_at",
+    "api_key_id",
+    "request_id",
+    "idempotency_key",
+    "request_hash",
+    "request",
+    "response",
+    "rulesets",
+    "data_version",
+    "prev_hash",
+)
+
+
 def record_hash(d: Decision) -> str:
     """Hash over every field of the record and the previous record's hash."""
-    content = {
-        "seq": d.seq,
-        "id": d.id,
-        "kind": d.kind,
-        "created_at": _utc(d.created_at).isoformat(),
-        "api_key_id": d.api_key_id,
-        "request_id": d.request_id,
-        "idempotency_key": d.idempotency_key,
-        "request_hash": d.request_hash,
-        "request": d.request,
-        "response": d.response,
-        "rulesets": d.rulesets,
-        "data_version": d.data_version,
-        "prev_hash": d.prev_hash,
-    }
-    return sha256(canonical(content))
+    return row_hash({name: getattr(d, name) for name in HASHED})
+
+
+def row_hash(row: Mapping[str, Any]) -> str:
+    """``record_hash`` of a record given as its column values."""
+    content = {name: row[name] for name in HASHED}
+    content["created_at"] = _utc(row["created_at"]).isoformat()
+    return sha256(canonical_plain(content))
 
 
 def _utc(ts: datetime) -> datetime:
@@ -70,7 +94,7 @@ class Draft:
     rulesets: list[str]
     data_version: str
 
-    @property
+    @cached_property
     def request_hash(self) -> str:
         return sha256(self.request)
 
@@ -114,6 +138,8 @@ def append_many(
                 .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
             ).one()
             batch_keys: dict[tuple[str, str], Draft] = {}
+            decisions: list[dict[str, Any]] = []
+            keys: list[dict[str, Any]] = []
             for draft in drafts:
                 keyed = draft.idempotency_key is not None and draft.api_key_id is not None
                 key = (draft.api_key_id or "", draft.idempotency_key or "")
@@ -134,36 +160,41 @@ def append_many(
                         results.append(found)
                         continue
                 seq += 1
-                decision = Decision(
-                    seq=seq,
-                    id=draft.id,
-                    kind=draft.kind,
-                    created_at=datetime.now(UTC),
-                    api_key_id=draft.api_key_id,
-                    request_id=draft.request_id,
-                    idempotency_key=draft.idempotency_key,
-                    request_hash=draft.request_hash,
-                    request=draft.request,
-                    response=draft.response,
-                    rulesets=canonical(draft.rulesets),
-                    data_version=draft.data_version,
-                    prev_hash=prev,
-                    hash="",
-                )
-                decision.hash = prev = record_hash(decision)
-                session.add(decision)
+                row = {
+                    "seq": seq,
+                    "id": draft.id,
+                    "kind": draft.kind,
+                    "created_at": datetime.now(UTC),
+                    "api_key_id": draft.api_key_id,
+                    "request_id": draft.request_id,
+                    "idempotency_key": draft.idempotency_key,
+                    "request_hash": draft.request_hash,
+                    "request": draft.request,
+                    "response": draft.response,
+                    "rulesets": canonical(draft.rulesets),
+                    "data_version": draft.data_version,
+                    "prev_hash": prev,
+                }
+                row["hash"] = prev = row_hash(row)
+                decisions.append(row)
                 if keyed:
                     batch_keys[key] = draft
-                    session.add(
-                        IdempotencyRecord(
-                            api_key_id=key[0],
-                            key=key[1],
-                            request_hash=draft.request_hash,
-                            decision_id=draft.id,
-                            created_at=decision.created_at,
-                        )
+                    keys.append(
+                        {
+                            "api_key_id": key[0],
+                            "key": key[1],
+                            "request_hash": draft.request_hash,
+                            "decision_id": draft.id,
+                            "created_at": row["created_at"],
+                        }
                     )
                 results.append(Stored(draft.id, draft.response, False))
+            # plain INSERTs, many rows per statement: the ORM's unit of work cost more CPU than the
+            # statements themselves, CPU the writer thread takes from the event loop (one GIL)
+            if decisions:
+                session.execute(insert(DECISION_TABLE), decisions)
+            if keys:
+                session.execute(insert(IDEMPOTENCY_TABLE), keys)
             session.execute(
                 update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev)
             )

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
@@ -21,6 +24,16 @@ from app.screening.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["screening"])
+_random = random.Random(os.urandom(32))
+
+
+def new_decision_id() -> str:
+    """A ULID (time-sortable) whose random part comes from a per-process generator seeded once:
+    ``ULID()`` reads os.urandom for every id, a system call that hands the GIL to the decision
+    writer thread and makes the event loop wait to get it back."""
+    return str(ULID.from_bytes((time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.randbytes(10)))
+
+
 COMMON = responses(
     "unauthorized",
     "forbidden",
@@ -92,8 +105,8 @@ async def create_screening(
     rejects the whole request with 422, naming every bad line key; nothing is stored then."""
     if body.hypothetical_rulesets:
         result = await _screen(snap, body, None)
-        return record_json(result.model_dump_json(), status_code=200)
-    decision_id = str(ULID())
+        return record_json(service.render(result), status_code=200)
+    decision_id = new_decision_id()
     result = await _screen(snap, body, decision_id)
     draft = store.Draft(
         id=decision_id,
@@ -101,8 +114,8 @@ async def create_screening(
         api_key_id=principal.key_id,
         request_id=request.scope["state"]["request_id"],
         idempotency_key=idempotency_key,
-        request=store.canonical(body.model_dump(mode="json")),
-        response=result.model_dump_json(),
+        request=store.canonical_plain(body.model_dump(mode="json")),
+        response=service.render(result),
         rulesets=[r.id for r in result.provenance.rulesets],
         data_version=result.provenance.data_version,
     )

@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -223,6 +224,9 @@ class ScreeningResponse(BaseModel):
     warnings: list[str]
     provenance: Provenance
     disclaimer: str = DISCLAIMER
+    # each line's JSON, as `model_dump_json` would write it, assembled by the service from pieces
+    # serialised once per distinct line (see app/screening/service.py `render`)
+    _line_json: list[str] | None = PrivateAttr(default=None)
 
 
 class HistoryInterval(BaseModel):

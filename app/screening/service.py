@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic_core import to_json
 
 from app.answers import Prepared, prepare
 from app.errors import FieldProblem, ProblemError, field_error
@@ -192,6 +195,69 @@ def _line(
     return snap.remember(("line", item.spec, ids, party, on), compute)
 
 
+def _catalog_item(snap: Snapshot, accelerator_id: str, pointer: str) -> Item | None:
+    """A catalog item, resolved once per snapshot (None when unknown: resolve_item says why)."""
+    if accelerator_id not in snap.specs:
+        return None
+    return snap.remember(
+        ("item", accelerator_id), lambda: resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
+    )
+
+
+@dataclass(frozen=True)
+class LinePieces:
+    """One distinct line's answer, validated and serialised once: ``fields`` are every LineResult
+    field but key, accelerator id and quantity; the JSON of a line is
+    ``{"key":<key>`` + ``middle`` + ``<quantity>,`` + ``tail``."""
+
+    fields: dict[str, Any]
+    middle: str
+    tail: str
+
+
+def _line_fields(
+    snap: Snapshot, selection: Selection, ids: tuple[str, ...], item: Item, party: Party, on: date, pointer: str
+) -> LinePieces:
+    """A line's pieces, once per snapshot for the same item, rulesets, party and day (a catalog item
+    is keyed by its id: cheap to hash)."""
+
+    def build() -> LinePieces:
+        c, lic, analysis = _line(snap, selection, ids, item, party, on, pointer)
+        full = LineResult(
+            key="-",
+            accelerator_id=item.accelerator_id,
+            quantity=1,
+            classification=_line_classification(c),
+            license_required=lic.license_required,
+            reasons=list(lic.reasons),
+            license_exceptions=list(lic.license_exceptions),
+            review_policy=lic.review_policy,
+            warnings=list(
+                dict.fromkeys(
+                    lic.warnings
+                    + licensing.item_warnings(snap.book, item.accelerator_id, on)
+                    + item.warnings
+                    + item.notes
+                    + _range_warning(analysis)
+                )
+            ),
+            determined=analysis is None or not analysis.decisive,
+            range_analysis=analysis,
+        )
+        fields = {name: getattr(full, name) for name in LineResult.model_fields if name not in _PER_LINE}
+        middle = f',"accelerator_id":{to_json(item.accelerator_id).decode()},"quantity":'
+        text = full.model_dump_json()
+        prefix = '{"key":"-"' + middle + "1,"
+        if list(LineResult.model_fields)[:3] != ["key", "accelerator_id", "quantity"] or not text.startswith(prefix):
+            raise AssertionError("LineResult must begin with key, accelerator_id, quantity")
+        return LinePieces(fields, middle, text[len(prefix) :])
+
+    return snap.remember(("line-fields", item.accelerator_id or item, ids, party, on), build)
+
+
+_PER_LINE = frozenset({"key", "accelerator_id", "quantity"})
+
+
 def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
     """Evaluate every line; raises ProblemError naming each bad line (nothing is stored then)."""
     on = req.as_of or today()
@@ -205,7 +271,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     ids = tuple(r.id for r in selection.rulesets)
     problems: list[FieldProblem] = []
     lines: list[LineResult] = []
-    memo: dict[str, tuple[Outcome, Item]] = {}
+    memo: dict[str, tuple[LinePieces, str | None]] = {}
+    line_json: list[str] = []
     for index, line in enumerate(req.lines):
         pointer = f"/lines/{index}"
         memo_key = line.accelerator_id or json.dumps(
@@ -213,9 +280,10 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         )
         try:
             if memo_key not in memo:
-                item = resolve_item(snap, line, pointer, not_found="validation_error")
-                memo[memo_key] = (_line(snap, selection, ids, item, party, on, pointer), item)
-            (c, lic, analysis), item = memo[memo_key]
+                item = _catalog_item(snap, line.accelerator_id, pointer) if line.accelerator_id else None
+                item = item or resolve_item(snap, line, pointer, not_found="validation_error")
+                memo[memo_key] = (_line_fields(snap, selection, ids, item, party, on, pointer), item.accelerator_id)
+            pieces, accelerator_id = memo[memo_key]
         except UndeterminedError as exc:
             problems.extend(
                 FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"line {line.key!r}: {exc}") for f in exc.fields
@@ -226,29 +294,13 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
                 FieldProblem(pointer=e.pointer, detail=f"line {line.key!r}: {e.detail}") for e in exc.errors
             )
             continue
+        # validated once per distinct line (in _line_fields); each line only adds its key and quantity
         lines.append(
-            LineResult(
-                key=line.key,
-                accelerator_id=item.accelerator_id,
-                quantity=line.quantity,
-                classification=_line_classification(c),
-                license_required=lic.license_required,
-                reasons=list(lic.reasons),
-                license_exceptions=list(lic.license_exceptions),
-                review_policy=lic.review_policy,
-                warnings=list(
-                    dict.fromkeys(
-                        lic.warnings
-                        + licensing.item_warnings(snap.book, item.accelerator_id, on)
-                        + item.warnings
-                        + item.notes
-                        + _range_warning(analysis)
-                    )
-                ),
-                determined=analysis is None or not analysis.decisive,
-                range_analysis=analysis,
+            LineResult.model_construct(
+                key=line.key, accelerator_id=accelerator_id, quantity=line.quantity, **pieces.fields
             )
         )
+        line_json.append(f'{{"key":{to_json(line.key).decode()}{pieces.middle}{line.quantity},{pieces.tail}')
     if problems:
         keys = sorted({p.detail.split("'")[1] for p in problems if "'" in p.detail})
         raise ProblemError(
@@ -257,7 +309,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             problems[:200],
         )
     now = datetime.now(UTC)
-    return ScreeningResponse(
+    response = ScreeningResponse(
         id=decision_id,
         hypothetical=selection.hypothetical,
         license_required=any(line.license_required for line in lines),
@@ -277,6 +329,22 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             engine=ENGINE,
         ),
     )
+    response._line_json = line_json
+    return response
+
+
+def render(response: ScreeningResponse) -> str:
+    """``response.model_dump_json()``, byte for byte (a test holds it to that), in a fraction of the
+    time for a long order: each distinct line was serialised once (``LinePieces``), so only the
+    envelope is serialised here and the lines are joined in."""
+    pieces = response._line_json
+    if pieces is None or len(pieces) != len(response.lines):
+        return response.model_dump_json()
+    envelope = response.model_copy(update={"lines": []}).model_dump_json()
+    head, found, rest = envelope.partition('"lines":[]')
+    if not found:
+        return response.model_dump_json()
+    return f'{head}"lines":[{",".join(pieces)}]{rest}'
 
 
 def change_dates(snap: Snapshot) -> list[date]:

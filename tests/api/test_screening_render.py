@@ -1,0 +1,52 @@
+"""A screening's JSON is assembled from lines serialised once each; it must be exactly what pydantic
+would write for the whole answer (the stored decision and its replay are these bytes)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from app.screening import service
+from app.screening.schemas import ScreeningRequest
+
+SPEC = {
+    "throughput": [{"precision": "fp16", "dense_tops": 296, "sparse": True}],
+    "die_area_mm2": 814,
+    "datacenter": True,
+    "memory_bandwidth_gbps": 4000,
+    "interconnect_bandwidth_gbps": 900,
+}
+
+
+def test_an_assembled_screening_is_byte_identical_to_pydantic_serialisation(client: TestClient) -> None:
+    snap = client.app.state.store.current
+    ids = list(snap.catalog)[:7]
+    lines = [
+        {"key": f'k{i} "quoted" ünï\\code \u2028', "accelerator_id": ids[i % 7], "quantity": i + 1} for i in range(40)
+    ]
+    lines += [{"key": "spec-1", "spec": SPEC, "quantity": 3}, {"key": "spec-2", "spec": SPEC, "quantity": 1_000_000}]
+    req = ScreeningRequest.model_validate(
+        {
+            "destination": "SG",
+            "end_user": {"name": 'Ünïcode "Pte" Ltd', "headquarters": "SG", "parent_headquarters": "CN"},
+            "lines": lines,
+            "reference": 'PO "lines":[] 42',
+            "as_of": "2025-06-01",
+        }
+    )
+    for _ in range(2):  # the second time every line comes from the snapshot's memo
+        result = service.screen(snap, req, "01J00000000000000000000000")
+        assert service.render(result) == result.model_dump_json()
+
+
+def test_a_stored_screening_replays_the_bytes_first_returned(client: TestClient) -> None:
+    body = {
+        "destination": "AE",
+        "end_user": {"name": "Batch LLC"},
+        "lines": [{"key": str(i), "accelerator_id": "nvidia-h20-96gb", "quantity": 1 + i} for i in range(30)],
+    }
+    made = client.post("/v1/screenings", json=body, headers={"Idempotency-Key": "render-1"})
+    assert made.status_code == 201
+    assert client.get(made.headers["location"]).content == made.content
+    replay = client.post("/v1/screenings", json=body, headers={"Idempotency-Key": "render-1"})
+    assert replay.status_code == 200 and replay.content == made.content
+    assert [line["quantity"] for line in made.json()["lines"]] == [1 + i for i in range(30)]
