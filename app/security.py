@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
+
+from app.db import UtcDateTime
 
 Scope = Literal["read", "screen", "admin", "audit"]
 SCOPES: tuple[Scope, ...] = ("read", "screen", "admin", "audit")
@@ -27,8 +29,8 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=100)
     key_hash: str = Field(max_length=64)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime, nullable=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+
+from app.db import UtcDateTime
 
 
 class Accelerator(SQLModel, table=True):
@@ -17,4 +19,4 @@ class Accelerator(SQLModel, table=True):
     datacenter: bool
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     data_version: str = Field(max_length=80)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from app.db import UtcDateTime
 
 
 class Decision(SQLModel, table=True):
@@ -13,7 +15,7 @@ class Decision(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     id: str = Field(max_length=26, unique=True)
     kind: str = Field(max_length=20)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
     api_key_id: str | None = Field(default=None, max_length=40, index=True)
     request_id: str = Field(max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
@@ -43,4 +45,4 @@ class IdempotencyRecord(SQLModel, table=True):
     key: str = Field(max_length=200)
     request_hash: str = Field(max_length=64)
     decision_id: str = Field(max_length=26)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False, index=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import queue
 import threading
 from collections.abc import Mapping, Sequence
@@ -21,10 +22,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from app.decisions.models import Decision, DecisionChain, IdempotencyRecord
 
+log = logging.getLogger("chipclass.decisions")
 GENESIS = "0" * 64
 DECISION_TABLE: Table = Decision.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_TABLE: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -107,7 +111,7 @@ class Stored:
 
 
 class IdempotencyConflict(Exception):
-    pass
+    """The key was used for another request: a 422 for that caller only."""
 
 
 def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
@@ -205,6 +209,35 @@ def append_many(
     return results
 
 
+# errors that say the database cannot take writes now: the whole group fails (503, Retry-After) and
+# retrying each item alone would only multiply the wait (a lock or a dead server does not clear per item)
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeout, DisconnectionError)
+
+
+def append_group(engine: Engine, drafts: Sequence[Draft], idempotency_ttl: timedelta) -> list[Stored | BaseException]:
+    """Commit a group in one transaction; if it fails for anything but an unavailable database, commit
+    each draft on its own, so a failing item (a bug one request trips, a constraint) fails only itself.
+
+    Each result is the draft's Stored, or the exception that draft alone gets (IdempotencyConflict
+    for a reused key with another body).
+    """
+    try:
+        return list(append_many(engine, drafts, idempotency_ttl))
+    except UNAVAILABLE as exc:
+        return [exc] * len(drafts)
+    except Exception as exc:
+        if len(drafts) == 1:
+            return [exc]
+        log.warning("a group of %d decisions failed (%s); committing each alone", len(drafts), type(exc).__name__)
+    results: list[Stored | BaseException] = []
+    for draft in drafts:
+        try:
+            results.append(append_many(engine, [draft], idempotency_ttl)[0])
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
 class DecisionWriter:
     """Group commit: one thread writes decisions, many per transaction.
 
@@ -262,13 +295,11 @@ class DecisionWriter:
 
     def _write(self, batch: list[tuple[Draft, Future[Stored]]]) -> None:
         try:
-            results = append_many(self.engine, [draft for draft, _ in batch], self.ttl)
-        except Exception as exc:  # every caller in the group gets the database's error
-            for _, future in batch:
-                future.set_exception(exc)
-            return
+            results = append_group(self.engine, [draft for draft, _ in batch], self.ttl)
+        except BaseException as exc:  # never leave a caller waiting, whatever happened
+            results = [exc] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, IdempotencyConflict):
+            if isinstance(result, BaseException):
                 future.set_exception(result)
             else:
                 future.set_result(result)
@@ -277,11 +308,14 @@ class DecisionWriter:
 def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:
     cutoff = datetime.now(UTC) - ttl
     session.execute(
-        delete(IdempotencyRecord).where(
+        delete(IdempotencyRecord)
+        .where(
             col(IdempotencyRecord.api_key_id) == draft.api_key_id,
             col(IdempotencyRecord.key) == draft.idempotency_key,
             col(IdempotencyRecord.created_at) < cutoff,
         )
+        # the database decides what expired; never re-evaluate the criteria on loaded objects in Python
+        .execution_options(synchronize_session=False)
     )
     record = session.exec(
         select(IdempotencyRecord).where(

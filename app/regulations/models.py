@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+
+from app.db import UtcDateTime
 
 
 class Ruleset(SQLModel, table=True):
@@ -18,7 +20,7 @@ class Ruleset(SQLModel, table=True):
     enforced: bool
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
 
 
 class CountryGroupChange(SQLModel, table=True):
@@ -31,7 +33,7 @@ class CountryGroupChange(SQLModel, table=True):
     action: str = Field(max_length=6)
     effective: date
     citation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
 
     def fields(self) -> dict[str, Any]:
         """The change as a document (GroupChangeDoc's fields)."""
@@ -50,4 +52,4 @@ class ReferenceState(SQLModel, table=True):
     __tablename__ = "reference_state"
     id: int = Field(default=1, primary_key=True)
     revision: int = 0
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))

@@ -94,3 +94,65 @@ def test_a_closed_writer_refuses_new_work_after_writing_what_it_had(engine: Engi
     assert pending.result(timeout=10).decision_id == chain_rows(engine)[0][1]
     with pytest.raises(RuntimeError):
         writer.submit(draft(2))
+
+
+def test_a_conflict_and_other_keyed_drafts_in_one_batch_do_not_fail_each_other(engine: Engine) -> None:
+    """Issue 10: on SQLite a conflict loaded a naive created_at; the same key's next expiry sweep in
+    the batch compared it with an aware cutoff (TypeError) and the whole batch failed."""
+    first = draft(1, key="shared", api_key="a", request='{"x":1}')
+    store.append_many(engine, [first], TTL)
+    conflicts = [draft(n, key="shared", api_key="a", request=f'{{"x":{n}}}') for n in (2, 3)]
+    others = [draft(n, key=f"k{n}", api_key="a") for n in range(4, 8)]
+    results = store.append_many(engine, [conflicts[0], others[0], conflicts[1], *others[1:]], TTL)
+    assert isinstance(results[0], store.IdempotencyConflict) and isinstance(results[2], store.IdempotencyConflict)
+    assert [r.decision_id for r in results if isinstance(r, store.Stored)] == [d.id for d in others]
+    assert store.verify(engine).ok
+
+
+def test_stored_timestamps_come_back_timezone_aware_on_every_engine(engine: Engine) -> None:
+    from sqlmodel import Session, select
+
+    from app.decisions.models import Decision, IdempotencyRecord
+
+    store.append_many(engine, [draft(1, key="k", api_key="a")], TTL)
+    with Session(engine) as session:
+        stamps = [d.created_at for d in session.exec(select(Decision))]
+        stamps += [r.created_at for r in session.exec(select(IdempotencyRecord))]
+    assert stamps and all(s.tzinfo is not None and s.utcoffset() == timedelta(0) for s in stamps)
+
+
+def test_an_item_that_fails_in_a_group_fails_alone_and_the_rest_are_stored(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug tripped by one caller's draft must not turn every other caller's screening into a 500."""
+    real_replay = store._replay
+
+    def replay(session: object, d: store.Draft, ttl: timedelta) -> store.Stored | None:
+        if d.idempotency_key == "poison":
+            raise TypeError("a bug reached by this draft only")
+        return real_replay(session, d, ttl)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_replay", replay)
+    good = [draft(n, key=f"k{n}", api_key="a") for n in range(4)]
+    bad = draft(9, key="poison", api_key="a")
+    results = store.append_group(engine, [good[0], good[1], bad, good[2], good[3]], TTL)
+    assert isinstance(results[2], TypeError)
+    stored = [r for r in results if isinstance(r, store.Stored)]
+    assert [s.decision_id for s in stored] == [d.id for d in good]
+    assert [r[1] for r in chain_rows(engine)] == [d.id for d in good]
+    assert store.verify(engine).ok
+
+
+def test_an_unavailable_database_fails_the_group_once_without_retrying_each_item(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def failing(_engine: Engine, drafts: list[store.Draft], _ttl: timedelta) -> list[object]:
+        calls.append(len(drafts))
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "append_many", failing)
+    results = store.append_group(engine, [draft(n) for n in range(5)], TTL)
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert calls == [5]
