@@ -47,10 +47,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(settings: Settings) -> Engine:
+    """An engine that never puts SQL parameters (key hashes, request bodies) into error messages."""
     url = normalize_url(settings.database_url)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
@@ -72,6 +74,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,

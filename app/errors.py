@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
+
+from app.failures import failures
 
 log = logging.getLogger("chipclass.errors")
 
@@ -187,9 +189,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
-    @app.exception_handler(DBAPIError)
+    @app.exception_handler(InterfaceError)
     async def _db(request: Request, exc: Exception) -> JSONResponse:
-        log.error("database error: %s", type(exc).__name__, exc_info=exc)
+        # the database is down, locked or out of connections: a retry can succeed
+        failures.report(log, "database error", exc)
         return problem_response(
             request,
             "database_unavailable",
@@ -197,18 +200,8 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "2"},
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        # this runs outside the edge middleware (Starlette's ServerErrorMiddleware), so the
-        # request id header is set here
-        request_id = request.scope.get("state", {}).get("request_id")
-        return problem_response(
-            request,
-            "internal_error",
-            "An unexpected error occurred; it has been logged.",
-            headers={"X-Request-ID": request_id} if request_id else None,
-        )
+    # any other database error (bad data, a constraint) is not cured by retrying: it is not
+    # handled here, so the edge middleware answers it as a 500 and logs it (never its parameters)
 
 
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:

@@ -29,6 +29,7 @@ from app.decisions.router import router as decisions_router
 from app.decisions.store import DecisionWriter
 from app.deps import RateLimiter
 from app.errors import install
+from app.failures import failures
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging, probe_loop_lag, settle_heap, watch_gc
 from app.openapi import document
@@ -127,6 +128,7 @@ async def _poll(app: FastAPI) -> None:
     interval = app.state.settings.reload_interval_s
     while True:
         await asyncio.sleep(interval)
+        failures.flush()
         if not store.loaded:
             continue
         try:

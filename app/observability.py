@@ -16,15 +16,22 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import CATALOGUE, MEDIA_TYPE, PROBLEM_TYPE
+from app.failures import failures
+from app.security import KeyVerifier
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_log = logging.getLogger("chipclass.access")
+error_log = logging.getLogger("chipclass.errors")
 _RID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
@@ -147,22 +154,47 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter):016x}"
 
 
-class BodyTooLarge(Exception):
-    pass
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
-def _problem(status_code: str, detail: str, request_id: str, path: str) -> bytes:
-    status, title = CATALOGUE[status_code]
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first object key a JSON body repeats (``{"destination": "CN", "destination": "US"}``),
+    or None. A body that is not JSON is left to the route's parser (a 422 naming it)."""
+    if b'"' not in body:
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except DuplicateKey as exc:
+        return exc.key
+    except ValueError:
+        return None
+    return None
+
+
+def _problem(code: str, detail: str, request_id: str, path: str, pointer: str | None = None) -> bytes:
+    status, title = CATALOGUE[code]
     return json.dumps(
         {
-            "type": PROBLEM_TYPE + status_code,
+            "type": PROBLEM_TYPE + code,
             "title": title,
             "status": status,
             "detail": detail,
             "instance": path,
-            "code": status_code,
+            "code": code,
             "request_id": request_id,
-            "errors": [],
+            "errors": [{"pointer": pointer, "detail": detail}] if pointer else [],
         }
     ).encode()
 
@@ -170,8 +202,15 @@ def _problem(status_code: str, detail: str, request_id: str, path: str) -> bytes
 FastPath = Callable[[Scope, dict[bytes, bytes], Send], Awaitable[bool]]
 """Answers a request before FastAPI when it can (True), e.g. ``app.answers.PreparedAnswers``."""
 
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_JSON_TYPES = (b"application/json",)
+
 
 class EdgeMiddleware:
+    """Outermost: every request gets an id, limits and metrics; every error, even an unexpected one,
+    is answered here as problem+json with the connection left usable (a response the server never
+    sees fail, so keep-alive connections survive a 500)."""
+
     def __init__(self, app: ASGIApp, max_body: int, metrics: Metrics, prepared: FastPath | None = None) -> None:
         self.app = app
         self.max_body = max_body
@@ -203,48 +242,68 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), rid_header, (b"server-timing", timing)]
             await send(message)
 
-        async def reject(code: str, detail: str) -> None:
-            nonlocal status
-            status, _ = CATALOGUE[code]
+        async def reject(
+            code: str, detail: str, pointer: str | None = None, extra: tuple[tuple[bytes, bytes], ...] = ()
+        ) -> None:
             await send_wrapper(
                 {
                     "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", MEDIA_TYPE.encode())],
+                    "status": CATALOGUE[code][0],
+                    "headers": [(b"content-type", MEDIA_TYPE.encode()), *extra],
                 }
             )
-            await send({"type": "http.response.body", "body": _problem(code, detail, request_id, scope["path"])})
+            body = _problem(code, detail, request_id, scope["path"], pointer)
+            await send({"type": "http.response.body", "body": body})
 
+        too_large = f"The body may be at most {self.max_body} bytes"
         try:
             method = scope["method"]
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                await reject("payload_too_large", f"The body may be at most {self.max_body} bytes")
+                await reject("payload_too_large", too_large)
                 return
             has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
-            if has_body and method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
+            api_write = method in _BODY_METHODS and scope["path"].startswith("/v1/")
+            if has_body and api_write:
                 ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-                if ctype != b"application/json" and not ctype.endswith(b"+json"):
+                if ctype not in _JSON_TYPES and not ctype.endswith(b"+json"):
                     await reject("unsupported_media_type", "Send the body as application/json")
                     return
-            received = 0
-
-            async def receive_limited() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise BodyTooLarge
-                return message
-
-            if method == "GET" and self.prepared is not None and await self.prepared(scope, headers, send_wrapper):
+            app_receive = receive
+            if api_write:
+                # read the whole body first (a chunked one is held to the same limit as a declared
+                # length), authenticate, then look at it: a caller without a valid key learns nothing
+                # about what the service thinks of the body
+                body = await _read_body(receive, self.max_body)
+                if body is None:
+                    await reject("payload_too_large", too_large)
+                    return
+                try:
+                    refusal = await _authenticate(scope, headers)
+                except (OperationalError, PoolTimeout, InterfaceError) as exc:
+                    failures.report(error_log, "database error", exc)
+                    detail = "The database did not answer; nothing was recorded."
+                    await reject("database_unavailable", detail, extra=((b"retry-after", b"2"),))
+                    return
+                if refusal is not None:
+                    await reject("unauthorized", refusal, extra=((b"www-authenticate", b"Bearer"),))
+                    return
+                # a large body is checked off the event loop (about 2 ms per 1,000 screening lines)
+                big = len(body) > 65_536
+                repeated = await run_in_threadpool(duplicate_key, body) if big else duplicate_key(body)
+                if repeated is not None:
+                    detail = f"the body repeats the key {repeated!r}; send each key once"
+                    await reject("validation_error", detail, pointer="/")
+                    return
+                app_receive = _replay(body, receive)
+            elif method == "GET" and self.prepared is not None and await self.prepared(scope, headers, send_wrapper):
                 return
-            try:
-                await self.app(scope, receive_limited, send_wrapper)
-            except BodyTooLarge:
-                if not started:
-                    await reject("payload_too_large", f"The body may be at most {self.max_body} bytes")
+            await self.app(scope, app_receive, send_wrapper)
+        except Exception as exc:
+            failures.report(error_log, "unhandled error", exc)
+            if started:
+                raise  # half a response was sent: the server must close the connection
+            await reject("internal_error", "An unexpected error occurred; it has been logged.")
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
@@ -263,3 +322,49 @@ class EdgeMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; the route sees an empty body and its answer goes nowhere
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then waits for the disconnect."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _authenticate(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+    """None when the request carries a key the service knows (verified through the key cache),
+    else why not. Scopes are checked by the route's dependency; this only keeps unauthenticated
+    bodies from being parsed."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, raw = auth.partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
+        return "Send an API key: Authorization: Bearer <key>"
+    verifier: KeyVerifier = scope["app"].state.keys
+    principal = await verifier.principal(raw)
+    return None if principal is not None else "Unknown or revoked API key"
