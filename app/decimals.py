@@ -2,7 +2,7 @@
 
 A figure may be sent as a JSON number or as a plain decimal string ("148.5"); the string form is
 held to the pattern the schema publishes, so the spec and the server agree on what is accepted.
-Responses carry figures as strings (exact).
+Responses and stored documents carry figures as plain decimal strings (exact, never "1E-7").
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 UNSIGNED_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,12})?$"
 SIGNED_TEXT = r"^-?[0-9]{1,12}(\.[0-9]{1,12})?$"
@@ -27,6 +27,15 @@ def _text(pattern: str) -> Callable[[object], object]:
         return value
 
     return check
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as plain text, never in exponent notation ("0.0000001", not "1E-7"): the form the
+    input pattern accepts, so whatever is written can be read back."""
+    return f"{value:f}"
+
+
+Plain = PlainSerializer(plain, return_type=str, when_used="json")
 
 
 def _range(low: Decimal, high: Decimal, low_inclusive: bool) -> Callable[[Decimal], Decimal]:
@@ -44,6 +53,7 @@ PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_text(UNSIGNED_TEXT)),
     AfterValidator(_range(Decimal(0), Decimal(10**9), low_inclusive=False)),
+    Plain,
     WithJsonSchema(
         {
             "anyOf": [
@@ -60,6 +70,7 @@ ThresholdDecimal = Annotated[
     Decimal,
     BeforeValidator(_text(SIGNED_TEXT)),
     AfterValidator(_range(Decimal(-(10**12)), Decimal(10**12), low_inclusive=True)),
+    Plain,
     WithJsonSchema(
         {
             "anyOf": [

@@ -14,6 +14,7 @@ from app.deps import Admin, EngineDep
 from app.errors import ProblemError, responses
 from app.http import UtcDatetime
 from app.security import ApiKey, Scope, create_key, revoke
+from app.text import NOT_BLANK_NO_CONTROLS, NoControls
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "database_unavailable")
@@ -24,7 +25,12 @@ class KeyCreate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "erp-prod", "scopes": ["read", "screen"]}]}
     )
     # bounded as sent (the schema's bound), then trimmed; `\S`: not blank
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S"), AfterValidator(str.strip)]
+    name: Annotated[
+        str,
+        NoControls,
+        StringConstraints(min_length=1, max_length=100, pattern=NOT_BLANK_NO_CONTROLS),
+        AfterValidator(str.strip),
+    ]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=4)]
 
 

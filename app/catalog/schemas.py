@@ -6,14 +6,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from app.decimals import PositiveDecimal
+from app.text import NO_CONTROLS, NoControls
 
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"]
 Positive = PositiveDecimal
 AcceleratorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Short = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=300, pattern=NO_CONTROLS)]
 SourceKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 
 _strict = ConfigDict(extra="forbid")
@@ -22,10 +23,10 @@ _strict = ConfigDict(extra="forbid")
 class Source(BaseModel):
     model_config = _strict
     title: Short
-    url: Annotated[str, StringConstraints(max_length=500)] | None = None
+    url: Annotated[str, NoControls, StringConstraints(max_length=500, pattern=NO_CONTROLS)] | None = None
     kind: Literal["vendor_datasheet", "vendor_page", "database", "press", "filing", "unverified"]
-    accessed: Annotated[str, StringConstraints(max_length=40)] | None = None
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    accessed: Annotated[str, NoControls, StringConstraints(max_length=40, pattern=NO_CONTROLS)] | None = None
+    note: Annotated[str, NoControls, StringConstraints(max_length=1000, pattern=NO_CONTROLS)] | None = None
 
 
 def check_bounds(exact: Decimal | None, low: Decimal | None, high: Decimal | None, name: str) -> None:
@@ -46,7 +47,7 @@ class Figure(BaseModel):
     min: Positive | None = Field(None, description="Lower bound, for a figure known only as a range")
     max: Positive | None = Field(None, description="Upper bound, for a figure known only as a range")
     source: SourceKey
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, NoControls, StringConstraints(max_length=1000, pattern=NO_CONTROLS)] | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> Figure:
@@ -56,7 +57,7 @@ class Figure(BaseModel):
 
 class Evidence(BaseModel):
     model_config = _strict
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    text: Annotated[str, NoControls, StringConstraints(min_length=1, max_length=1000, pattern=NO_CONTROLS)]
     source: SourceKey
 
 
@@ -79,7 +80,7 @@ class CatalogThroughput(BaseModel):
     min: Positive | None = Field(None, description="Lower bound of the dense figure, for a range")
     max: Positive | None = Field(None, description="Upper bound of the dense figure, for a range")
     source: SourceKey
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, NoControls, StringConstraints(max_length=1000, pattern=NO_CONTROLS)] | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> CatalogThroughput:
@@ -92,11 +93,11 @@ class AcceleratorRecord(BaseModel):
 
     model_config = _strict
     id: AcceleratorId
-    vendor: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    vendor: Annotated[str, NoControls, StringConstraints(min_length=1, max_length=60, pattern=NO_CONTROLS)]
     model: Short
     aliases: Annotated[list[Short], Field(max_length=20)] = []
-    released: Annotated[str, StringConstraints(max_length=20)] | None = None
-    datacenter: bool
+    released: Annotated[str, NoControls, StringConstraints(max_length=20, pattern=NO_CONTROLS)] | None = None
+    datacenter: StrictBool
     datacenter_evidence: Evidence | None = None
     throughput: Annotated[list[CatalogThroughput], Field(min_length=1, max_length=10)]
     die_area_mm2: Figure
@@ -144,7 +145,7 @@ class SpecThroughput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     precision: Precision
     dense_tops: Positive = Field(description="Dense (not sparse) peak TOPS or TFLOPS at this precision")
-    sparse: bool = Field(
+    sparse: StrictBool = Field(
         False, description="Set when the figure is a structured-sparsity figure: it is halved, and said so"
     )
 
@@ -180,7 +181,7 @@ class SpecIn(BaseModel):
     interconnect_bandwidth_gbps: Positive | None = Field(
         None, description="Aggregate bidirectional chip-to-chip I/O bandwidth, GB/s"
     )
-    datacenter: bool = Field(description="Designed or marketed for use in datacenters")
+    datacenter: StrictBool = Field(description="Designed or marketed for use in datacenters")
     kind: Literal["logic", "hbm"] = Field("logic", description="logic IC, or a stand-alone HBM stack (3A090.c)")
     us_available: SpecUsAvailability | None = Field(
         None, description="Commercially available in the US as known on a day; omitted means unknown"

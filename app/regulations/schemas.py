@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from app.decimals import ThresholdDecimal
+from app.text import NO_CONTROLS, NoControls
 
 SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
 NumericMetric = Literal[
@@ -23,19 +24,22 @@ NumericMetric = Literal[
     "memory_plus_interconnect_gbps",
 ]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.()_: -]{0,79}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Text = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=2000, pattern=NO_CONTROLS)]
+Short = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=300, pattern=NO_CONTROLS)]
 Eccn = Annotated[str, StringConstraints(pattern=r"^[0-9][A-Z][0-9]{3}(\.[a-z])?$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 GroupCode = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
 Group = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
 
 NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], ThresholdDecimal]
-FlagCondition = tuple[Literal["datacenter"], Literal["=="], bool]
+FlagCondition = tuple[Literal["datacenter"], Literal["=="], StrictBool]
 SetCondition = tuple[
     Literal["eccn", "kind"],
     Literal["in"],
-    Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(min_length=1, max_length=20)],
+    Annotated[
+        list[Annotated[str, NoControls, StringConstraints(max_length=40, pattern=NO_CONTROLS)]],
+        Field(min_length=1, max_length=20),
+    ],
 ]
 Condition = NumericCondition | FlagCondition | SetCondition
 Conditions = Annotated[list[Condition], Field(min_length=1, max_length=20)]
@@ -47,7 +51,7 @@ class CitationDoc(BaseModel):
     model_config = _strict
     source: Short
     source_kind: SourceKind
-    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=500)] | None = None
+    url: Annotated[str, NoControls, StringConstraints(pattern=r"^https://\S+$", max_length=500)] | None = None
     document: Short | None = None
     note: Text | None = None
 
@@ -71,7 +75,7 @@ class ItemScopeDoc(BaseModel):
 
 class CountrySetDoc(BaseModel):
     model_config = _strict
-    all_countries: bool = False
+    all_countries: StrictBool = False
     groups: Annotated[list[GroupCode], Field(max_length=20)] = []
     countries: Annotated[list[CountryCode], Field(max_length=300)] = []
     except_groups: Annotated[list[GroupCode], Field(max_length=20)] = []
@@ -95,7 +99,7 @@ class ExceptionDoc(BaseModel):
     code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,5}$")]
     name: Short
     citation: Short
-    notification_required: bool
+    notification_required: StrictBool
     eligible: ItemScopeDoc
     note: Text | None = None
     transaction_types: TransactionTypes = Field(
@@ -176,7 +180,7 @@ class ClauseDoc(BaseModel):
 
 class NoteDoc(BaseModel):
     model_config = _strict
-    id: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    id: Annotated[str, NoControls, StringConstraints(min_length=1, max_length=80, pattern=NO_CONTROLS)]
     text: Text
     all: Conditions
 
@@ -219,13 +223,13 @@ class RulesetDoc(BaseModel):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{2,79}$")]
     family: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,59}$")]
     title: Short
-    summary: Annotated[str, StringConstraints(max_length=2000)] = ""
+    summary: Annotated[str, NoControls, StringConstraints(max_length=2000, pattern=NO_CONTROLS)] = ""
     effective_from: date
     effective_to: date | None = Field(None, description="First day it no longer applies (exclusive)")
-    supersedes: Annotated[str, StringConstraints(max_length=80)] | None = Field(
+    supersedes: Annotated[str, NoControls, StringConstraints(max_length=80, pattern=NO_CONTROLS)] | None = Field(
         None, description="An older ruleset of the same family that this one ends on its effective_from"
     )
-    enforced: bool = True
+    enforced: StrictBool = True
     source_kind: SourceKind
     citations: Annotated[list[CitationDoc], Field(min_length=1, max_length=20)]
     classification: ClassificationDoc | None = None

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -26,6 +27,7 @@ from app.rules.classify import (
 )
 from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
 from app.rules.ranges import RangeAnalysis
+from app.text import NO_CONTROLS, NOT_BLANK_NO_CONTROLS, NoControls
 
 DETERMINED = Field(
     True,
@@ -40,7 +42,7 @@ CountryCode = Annotated[
     str,
     StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", to_upper=True),
 ]
-RulesetId = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+RulesetId = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=80, pattern=NO_CONTROLS)]
 AsOf = Annotated[
     date,
     Field(
@@ -122,17 +124,22 @@ class ClassificationResponse(BaseModel):
 class EndUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # bounded as sent (the schema's bound), then trimmed; `\S`: not blank
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S"), AfterValidator(str.strip)]
+    name: Annotated[
+        str,
+        NoControls,
+        StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK_NO_CONTROLS),
+        AfterValidator(str.strip),
+    ]
     headquarters: CountryCode | None = Field(None, description="Where the end user is headquartered")
     parent_headquarters: CountryCode | None = Field(None, description="Where its ultimate parent is headquartered")
 
 
 class ScreeningLine(ItemRef):
     model_config = ConfigDict(extra="forbid")
-    key: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+    key: Annotated[str, NoControls, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROLS)] = Field(
         description="Client-chosen line key, echoed in the answer; unique within a screening"
     )
-    quantity: int = Field(ge=1, le=1_000_000_000)
+    quantity: StrictInt = Field(ge=1, le=1_000_000_000)
 
 
 class ScreeningRequest(BaseModel):
@@ -159,7 +166,7 @@ class ScreeningRequest(BaseModel):
     transaction_type: TransactionType = Field(
         "export", description="export from the US, reexport, or in-country transfer"
     )
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    reference: Annotated[str, NoControls, StringConstraints(max_length=200, pattern=NO_CONTROLS)] | None = Field(
         None, description="The caller's order reference, kept with the decision"
     )
     hypothetical_rulesets: Annotated[list[RulesetId], Field(max_length=5)] = Field(

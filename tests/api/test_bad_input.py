@@ -217,3 +217,62 @@ def test_a_body_that_is_not_utf_8_is_422_and_stores_nothing(client: TestClient, 
     assert_problem(resp, 422, "validation_error")
     assert decisions(client) == before
     assert len(client.get("/v1/keys").json()["items"]) == keys_before
+
+
+CONTROL_CHARACTERS = {"nul": "\u0000", "cr-lf": "\r\n", "tab": "\t", "del": "\u007f", "rtl-override": "\u202e"}
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS.values(), ids=CONTROL_CHARACTERS.keys())
+@pytest.mark.parametrize(
+    ("path", "body", "pointer"),
+    [
+        ("/v1/keys", lambda c: {"name": f"erp{c}prod", "scopes": ["read"]}, "/name"),
+        ("/v1/screenings", lambda c: screening(end_user={"name": f"Buyer{c}Ltd"}), "/end_user/name"),
+        ("/v1/screenings", lambda c: screening(reference=f"PO{c}1"), "/reference"),
+        (
+            "/v1/screenings",
+            lambda c: screening(lines=[{"key": f"a{c}", "accelerator_id": H100, "quantity": 1}]),
+            "/lines/0/key",
+        ),
+    ],
+    ids=["key-name", "end-user-name", "reference", "line-key"],
+)
+def test_control_and_bidi_characters_in_free_text_are_422_and_store_nothing(
+    client: TestClient, char: str, path: str, body: Any, pointer: str
+) -> None:
+    before = decisions(client)
+    keys_before = len(client.get("/v1/keys").json()["items"])
+    problem = assert_problem(client.post(path, json=body(char)), 422, "validation_error", pointer)
+    assert "U+" in problem["detail"] and "retry" not in problem["detail"].lower()
+    assert decisions(client) == before and len(client.get("/v1/keys").json()["items"]) == keys_before
+
+
+STRICT_CASES = {
+    "quantity-true": (screening(lines=[{"key": "1", "accelerator_id": H100, "quantity": True}]), "/lines/0/quantity"),
+    "quantity-string": (screening(lines=[{"key": "1", "accelerator_id": H100, "quantity": "8"}]), "/lines/0/quantity"),
+    "quantity-float": (screening(lines=[{"key": "1", "accelerator_id": H100, "quantity": 8.5}]), "/lines/0/quantity"),
+    "datacenter-string": (
+        screening(lines=[{"key": "1", "spec": fp16(100, die_area_mm2=800) | {"datacenter": "true"}, "quantity": 1}]),
+        "/lines/0/spec/datacenter",
+    ),
+    "sparse-number": (
+        screening(
+            lines=[
+                {
+                    "key": "1",
+                    "spec": {"throughput": [{"precision": "fp16", "dense_tops": 5, "sparse": 1}], "datacenter": True},
+                    "quantity": 1,
+                }
+            ]
+        ),
+        "/lines/0/spec/throughput/0/sparse",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "pointer"), STRICT_CASES.values(), ids=STRICT_CASES.keys())
+def test_numbers_and_booleans_are_not_coerced_from_other_json_types(
+    client: TestClient, body: dict[str, Any], pointer: str
+) -> None:
+    assert_problem(client.post("/v1/screenings", json=body), 422, "validation_error", pointer)
+    assert decisions(client) == 0
