@@ -278,6 +278,11 @@ class EdgeMiddleware:
                 if body is None:
                     await reject("payload_too_large", too_large)
                     return
+                if not scope["app"].state.store.loaded:
+                    # as every API route answers until the rules are in (the database may be down too)
+                    detail = "Rules are not loaded yet; retry shortly"
+                    await reject("not_ready", detail, extra=((b"retry-after", b"2"),))
+                    return
                 try:
                     refusal = await _authenticate(scope, headers)
                 except (OperationalError, PoolTimeout, InterfaceError) as exc:
