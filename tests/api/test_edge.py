@@ -94,7 +94,7 @@ def _post(path: str, body: bytes, extra: str = "") -> bytes:
 
 
 def test_a_500_leaves_the_keep_alive_connection_usable(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(screening_router.service, "classify_item", _broken)
+    monkeypatch.setattr(screening_router.service, "classify_prepared", _broken)
     failing = _post("/v1/classifications", b'{"accelerator_id": "nvidia-l4-24gb"}')
     after = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
     statuses = live.raw(failing, after, failing, after, expect=4)
@@ -148,7 +148,7 @@ def test_a_repeated_json_key_is_422_naming_it_and_stores_nothing(live: Live) -> 
 def test_an_unhandled_error_is_logged_with_its_request_id_and_repeats_are_not_dumped(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(screening_router.service, "classify_item", _broken)
+    monkeypatch.setattr(screening_router.service, "classify_prepared", _broken)
     out = io.StringIO()
     handler = logging.getLogger().handlers[0]  # the service's JSON handler (app.observability)
     assert isinstance(handler, logging.StreamHandler)
@@ -163,7 +163,8 @@ def test_an_unhandled_error_is_logged_with_its_request_id_and_repeats_are_not_du
     errors = [line for line in lines if line.get("message") == "unhandled error"]
     assert len(errors) == 1, errors
     assert errors[0]["request_id"] == "r-0" and "secret internal detail" in errors[0]["exc_info"]
-    assert all(line["request_id"] for line in lines if line["logger"].startswith("chipclass"))
+    per_request = [line for line in lines if line["logger"] in ("chipclass.errors", "chipclass.access")]
+    assert len(per_request) >= 31 and all(line["request_id"] for line in per_request)
 
 
 def test_identical_failures_in_a_window_log_one_traceback_then_one_summary() -> None:
