@@ -65,10 +65,10 @@ class UsAvailability(BaseModel):
     """Whether the item was commercially available in the US, as known on ``as_of`` (a dated fact)."""
 
     model_config = _strict
-    value: bool
+    value: StrictBool
     as_of: date
     source: SourceKey
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, NoControls, StringConstraints(max_length=1000, pattern=NO_CONTROLS)] | None = None
 
 
 class CatalogThroughput(BaseModel):

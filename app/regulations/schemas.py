@@ -91,7 +91,7 @@ class CountrySetDoc(BaseModel):
 Transaction = Literal["export", "reexport", "transfer"]
 TransactionTypes = Annotated[list[Transaction], Field(min_length=1, max_length=3)]
 ALL_TRANSACTIONS: list[Transaction] = ["export", "reexport", "transfer"]
-Section = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Section = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROLS)]
 
 
 class ExceptionDoc(BaseModel):
