@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 
 cli = typer.Typer(
     help="chipclass: export-control classification and screening for AI accelerators", no_args_is_help=True
@@ -40,6 +40,34 @@ def _stopped_by_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(getattr(sys.modules.get("app.main"), "exit_code", 0))
 
 
+def _prepare_before_workers(settings: Settings) -> None:
+    """With several workers, migrate, seed and create the first key once, here, before they start:
+    otherwise every worker would race to do it (each would still get there, through its start-up
+    retries, but with errors logged and, on an empty database, possibly two first admin keys).
+    Best effort: if the database is not reachable yet, each worker waits for it as one worker does."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import make_engine
+    from app.main import SchemaBehind, UnsafeConfiguration, prepare_database
+    from app.observability import configure_logging
+    from app.regulations import loader
+
+    configure_logging(settings.log_level)
+    engine = make_engine(settings)
+    try:
+        prepare_database(settings, engine, loader.read_reference_files())
+    except UnsafeConfiguration as exc:
+        typer.echo(f"chipclass: refusing to start: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    except (SQLAlchemyError, OSError, SchemaBehind) as exc:
+        typer.echo(
+            f"chipclass: database not ready before starting workers ({type(exc).__name__}); each worker retries",
+            err=True,
+        )
+    finally:
+        engine.dispose()
+
+
 @cli.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default CHIPCLASS_HOST or 127.0.0.1)")] = None,
@@ -53,6 +81,8 @@ def serve(
 
     settings = get_settings()
     signal.signal(signal.SIGTERM, _stopped_by_sigterm)
+    if workers > 1:
+        _prepare_before_workers(settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

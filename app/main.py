@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -58,20 +59,23 @@ class SchemaBehind(RuntimeError):
 
 def bootstrap(app: FastAPI) -> None:
     """Blocking: migrate, seed, make sure a key exists, load the rules. Idempotent."""
-    settings: Settings = app.state.settings
-    engine = app.state.engine
+    prepare_database(app.state.settings, app.state.engine, app.state.store.files)
+    app.state.store.refresh(force=True)
+
+
+def prepare_database(settings: Settings, engine: Engine, files: loader.ReferenceFiles) -> None:
+    """Blocking and idempotent: migrate (or check the schema), seed, make sure a key exists."""
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
         log.info("database schema at head", extra={"heads": sorted(migrate.heads(settings.database_url))})
     elif not migrate.at_head(engine, settings.database_url):
         raise SchemaBehind("database schema is not at head (CHIPCLASS_MIGRATE_ON_START=false): run `chipclass migrate`")
     if settings.seed_on_start:
-        report = reference.seed(engine, app.state.store.files)
+        report = reference.seed(engine, files)
         if report.changed:
             log.info("reference data seeded", extra={"report": report.__dict__})
     with session_scope(engine) as session:
         ensure_key(session, settings)
-    app.state.store.refresh(force=True)
 
 
 def ensure_key(session: Session, settings: Settings) -> None:

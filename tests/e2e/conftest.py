@@ -113,7 +113,12 @@ class Servers:
         self.started: list[Server] = []
 
     def start(
-        self, database_url: str, name: str = "server", reload_interval_s: float = 1.0, wait: bool = True
+        self,
+        database_url: str,
+        name: str = "server",
+        reload_interval_s: float = 1.0,
+        wait: bool = True,
+        args: tuple[str, ...] = (),
     ) -> Server:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHIPCLASS_")}
@@ -135,7 +140,7 @@ class Servers:
         out = stdout_path.open("wb")
         err = stderr_path.open("wb")
         proc = subprocess.Popen(
-            _command(),
+            [*_command(), *args],
             cwd=self.log_dir,
             env=env,
             stdin=subprocess.DEVNULL,
