@@ -109,7 +109,10 @@ async def classify_catalog_accelerator(
     as_of: AsOfQuery = None,
 ) -> Response:
     """The same bytes and strong ETag for the same item, day and rules; `If-None-Match` gets 304."""
-    prepared = service.classify_prepared(snap, ClassificationRequest(accelerator_id=accelerator_id, as_of=as_of))
+    req = ClassificationRequest(accelerator_id=accelerator_id, as_of=as_of)
+    prepared = service.prepared_if_ready(snap, req)
+    if prepared is None:
+        prepared = await run_in_threadpool(service.classify_prepared, snap, req)
     # remembered under this exact path and query too, so the edge can repeat it (app/answers.py)
     snap.remember(answers.get_key(request.scope), lambda: prepared)
     return answers.respond(request, prepared)

@@ -55,13 +55,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-# A screening of many lines is CPU work of up to a second: it runs in a worker thread so the
-# event loop keeps serving other requests; a few lines run inline (a thread hop costs more).
+# A screening of many lines, or of a line not evaluated before on this snapshot (an item with ranged
+# figures takes hundreds of ms the first time), runs in a worker thread so the event loop keeps
+# serving; a few lines answered from the snapshot's memo run inline (a thread hop costs more).
 INLINE_LINES = 20
 
 
 async def _screen(snap: Snapshot, body: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
-    if len(body.lines) <= INLINE_LINES:
+    if len(body.lines) <= INLINE_LINES and service.is_warm(snap, body):
         return service.screen(snap, body, decision_id)
     return await run_in_threadpool(service.screen, snap, body, decision_id)
 
@@ -74,7 +75,9 @@ async def _screen(snap: Snapshot, body: ScreeningRequest, decision_id: str | Non
 )
 async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _: Reader) -> Response:
     """Classify a catalog accelerator or a spec under the rules in force on ``as_of``."""
-    prepared = service.classify_prepared(snap, body)
+    prepared = service.prepared_if_ready(snap, body)
+    if prepared is None:
+        prepared = await run_in_threadpool(service.classify_prepared, snap, body)
     return Response(prepared.body, media_type="application/json")
 
 

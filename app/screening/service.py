@@ -98,13 +98,27 @@ def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
         ) from exc
 
 
+def _classification_key(snap: Snapshot, req: ClassificationRequest) -> tuple[tuple[object, ...], Item, date]:
+    on, now = req.as_of or today(), today()
+    item = _catalog_item(snap, req.accelerator_id) if req.accelerator_id else None
+    item = item or resolve_item(snap, req, "")
+    return ("classification", item.accelerator_id or item, on, now, tuple(req.hypothetical_rulesets)), item, on
+
+
 def classify_prepared(snap: Snapshot, req: ClassificationRequest) -> Prepared:
     """The classification as prepared bytes: computed and serialised once per snapshot for the same
-    item (catalog id, or spec with its notes), day, today and hypothetical rulesets."""
-    on, now = req.as_of or today(), today()
-    item = resolve_item(snap, req, "")
-    key = ("classification", item, on, now, tuple(req.hypothetical_rulesets))
+    item (catalog id, or spec with its notes), day, today and hypothetical rulesets. The first time
+    can take long (an item with ranged figures: hundreds of ms): call it off the event loop unless
+    ``prepared_if_ready`` has it."""
+    key, item, on = _classification_key(snap, req)
     return snap.remember(key, lambda: prepare(_classify(snap, req, item, on).model_dump_json().encode()))
+
+
+def prepared_if_ready(snap: Snapshot, req: ClassificationRequest) -> Prepared | None:
+    """The prepared classification if it was computed already (a dictionary lookup), else None."""
+    key, _, _ = _classification_key(snap, req)
+    hit = snap.memo.get(key)
+    return hit if isinstance(hit, Prepared) else None
 
 
 def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationResponse:
@@ -195,7 +209,7 @@ def _line(
     return snap.remember(("line", item.spec, ids, party, on), compute)
 
 
-def _catalog_item(snap: Snapshot, accelerator_id: str, pointer: str) -> Item | None:
+def _catalog_item(snap: Snapshot, accelerator_id: str) -> Item | None:
     """A catalog item, resolved once per snapshot (None when unknown: resolve_item says why)."""
     if accelerator_id not in snap.specs:
         return None
@@ -258,6 +272,26 @@ def _line_fields(
 _PER_LINE = frozenset({"key", "accelerator_id", "quantity"})
 
 
+def is_warm(snap: Snapshot, req: ScreeningRequest) -> bool:
+    """True when every line's answer is in the snapshot's memo already, so ``screen`` is a few
+    dictionary lookups per line. A cold line can take long (ranged figures: hundreds of ms), which
+    must not happen on the event loop."""
+    on = req.as_of or today()
+    try:
+        selection = _select(snap, on, req.hypothetical_rulesets)
+        party, _ = _party(
+            snap, req.destination, req.end_user.headquarters, req.end_user.parent_headquarters, req.transaction_type, on
+        )
+    except (ProblemError, LookupError, ValueError):
+        return False  # screen() raises the proper error, off the loop
+    ids = tuple(r.id for r in selection.rulesets)
+    memo = snap.memo
+    return all(
+        line.accelerator_id is not None and ("line-fields", line.accelerator_id, ids, party, on) in memo
+        for line in req.lines
+    )
+
+
 def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
     """Evaluate every line; raises ProblemError naming each bad line (nothing is stored then)."""
     on = req.as_of or today()
@@ -280,7 +314,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         )
         try:
             if memo_key not in memo:
-                item = _catalog_item(snap, line.accelerator_id, pointer) if line.accelerator_id else None
+                item = _catalog_item(snap, line.accelerator_id) if line.accelerator_id else None
                 item = item or resolve_item(snap, line, pointer, not_found="validation_error")
                 memo[memo_key] = (_line_fields(snap, selection, ids, item, party, on, pointer), item.accelerator_id)
             pieces, accelerator_id = memo[memo_key]

@@ -50,3 +50,18 @@ def test_a_stored_screening_replays_the_bytes_first_returned(client: TestClient)
     replay = client.post("/v1/screenings", json=body, headers={"Idempotency-Key": "render-1"})
     assert replay.status_code == 200 and replay.content == made.content
     assert [line["quantity"] for line in made.json()["lines"]] == [1 + i for i in range(30)]
+
+
+def test_a_screening_runs_on_the_event_loop_only_when_every_line_was_evaluated_before(client: TestClient) -> None:
+    snap = client.app.state.store.current
+    body = {
+        "destination": "CN",
+        "end_user": {"name": "Warm Ltd"},
+        "lines": [{"key": "1", "accelerator_id": "nvidia-h20-96gb", "quantity": 1}],
+    }
+    req = ScreeningRequest.model_validate(body)
+    assert not service.is_warm(snap, req)  # never evaluated: off the loop
+    service.screen(snap, req, None)
+    assert service.is_warm(snap, req)
+    spec_line = {**body, "lines": [{"key": "s", "spec": SPEC, "quantity": 1}]}
+    assert not service.is_warm(snap, ScreeningRequest.model_validate(spec_line))
