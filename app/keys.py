@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.deps import Admin, EngineDep
+from app.deps import Admin, AnyKey, EngineDep
 from app.errors import ProblemError, responses
 from app.http import UtcDatetime
 from app.security import ApiKey, Scope, create_key, revoke
@@ -71,6 +71,22 @@ async def create_api_key(body: KeyCreate, engine: EngineDep, _: Admin) -> Respon
     return Response(
         created.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
+
+
+@router.get("/current", operation_id="current_key", response_model=KeyRead, responses=COMMON)
+async def current_api_key(engine: EngineDep, principal: AnyKey) -> KeyRead:
+    """The key making the request: its name and scopes (any valid key), so a client can offer only
+    what the key may do."""
+
+    def work() -> KeyRead | None:
+        with Session(engine) as session:
+            row = session.get(ApiKey, principal.key_id)
+            return _read(row) if row else None
+
+    result = await run_in_threadpool(work)
+    if result is None:
+        raise ProblemError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return result
 
 
 @router.get("", operation_id="list_keys", response_model=KeyList, responses=COMMON)

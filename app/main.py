@@ -41,6 +41,7 @@ from app.regulations.router import router as regulations_router
 from app.regulations.snapshot import SnapshotStore
 from app.screening.router import router as screening_router
 from app.security import KeyVerifier, create_key, has_any_key
+from app.ui.router import router as ui_router
 
 log = logging.getLogger("chipclass")
 VERSION = "0.1.0"
@@ -210,7 +211,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install(app)
     document(app)
     # FastAPI matches routers in order: probes and the hot screening routes first
-    routers = (operations_router, screening_router, catalog_router, regulations_router, decisions_router, keys_router)
+    routers = (
+        operations_router,
+        screening_router,
+        catalog_router,
+        regulations_router,
+        decisions_router,
+        keys_router,
+        ui_router,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics, prepared=PreparedAnswers(app))
