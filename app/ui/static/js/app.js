@@ -92,6 +92,8 @@ async function route() {
   const took = performance.now() - started;
   main.dataset.ready = name;
   main.dataset.renderMs = took.toFixed(0);
+  // milliseconds since this document's navigation started: what bench/ui_timings.py reports
+  main.dataset.readyAt = performance.now().toFixed(0);
   performance.measure(`view:${name}`, { start: started, duration: took });
 }
 

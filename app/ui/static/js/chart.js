@@ -175,7 +175,21 @@ function chartBody(items, classes, spec, date, navigate) {
       continue;
     }
     const near = nearLine(c);
-    points.push({ id: item.id, model: `${item.vendor} ${item.model}`, tpp: c.tpp.value, pd: c.performance_density, eccn: c.eccn || "not 3A090", near: near ? near.text : null, officer: false });
+    const range = c.range_analysis;
+    points.push({
+      id: item.id,
+      model: `${item.vendor} ${item.model}`,
+      tpp: c.tpp.value,
+      pd: c.performance_density,
+      eccn: c.eccn || "not 3A090",
+      near: near ? near.text : null,
+      officer: false,
+      range: range ? (range.decisive ? range.summary : "a range, not decisive on this date") : null,
+      tppMin: range?.tpp_min ?? c.tpp.value,
+      tppMax: range?.tpp_max ?? c.tpp.value,
+      pdMin: range?.performance_density_min ?? c.performance_density,
+      pdMax: range?.performance_density_max ?? c.performance_density,
+    });
   }
   if (spec && !spec.error && spec.tpp?.value > 0 && spec.performance_density > 0) {
     points.push({ id: null, model: "Your spec", tpp: spec.tpp.value, pd: spec.performance_density, eccn: spec.eccn || "not 3A090", near: nearLine(spec)?.text || null, officer: true });
@@ -187,8 +201,8 @@ function chartBody(items, classes, spec, date, navigate) {
 
   const thresholds = (k) => clauses.flatMap((b) => b[k]).filter((v) => v !== null);
   const extent = (values) => [Math.min(...values) / 2, Math.max(...values) * 2];
-  const [x0, x1] = extent([...points.map((p) => p.tpp), ...thresholds("tpp")]);
-  const [y0, y1] = extent([...points.map((p) => p.pd), ...thresholds("pd")]);
+  const [x0, x1] = extent([...points.flatMap((p) => [p.tpp, p.tppMin, p.tppMax]).filter((v) => v > 0), ...thresholds("tpp")]);
+  const [y0, y1] = extent([...points.flatMap((p) => [p.pd, p.pdMin, p.pdMax]).filter((v) => v > 0), ...thresholds("pd")]);
   // regions, painted uncontrolled first, then 3A090.b, then 3A090.a on top (a takes precedence)
   const rank = (e) => ECCN_STYLE.domain.length - ECCN_STYLE.domain.indexOf(e);
   const boxes = [...clauses]
@@ -206,6 +220,7 @@ function chartBody(items, classes, spec, date, navigate) {
   const plotted = points.filter((p) => !p.officer);
   const officer = points.filter((p) => p.officer);
   const near = plotted.filter((p) => p.near);
+  const ranged = plotted.filter((p) => p.range);
   const svg = render({
     width: 960,
     height: 560,
@@ -218,7 +233,10 @@ function chartBody(items, classes, spec, date, navigate) {
     marks: [
       Plot.frame({ fill: ECCN_STYLE.region[3] }),
       Plot.rect(boxes, { x1: "x1", x2: "x2", y1: "y1", y2: "y2", fill: (d) => regionFill(d.eccn), stroke: (d) => pointFill(d.eccn), strokeOpacity: 0.5 }),
-      Plot.text(boxes, { x: "x1", y: "y2", text: "label", textAnchor: "start", lineAnchor: "top", dx: 4, dy: 4, fill: (d) => pointFill(d.eccn), fontWeight: "bold" }),
+      // each region's name at its lower-left corner (regions sharing an upper edge do not share it)
+      Plot.text(boxes, { x: "x1", y: "y1", text: "label", textAnchor: "start", lineAnchor: "bottom", dx: 4, dy: -4, fill: (d) => pointFill(d.eccn), fontWeight: "bold" }),
+      // a figure known only as a range: the span of TPP and density it allows
+      Plot.link(ranged, { x1: "tppMin", y1: "pdMin", x2: "tppMax", y2: "pdMax", stroke: (d) => pointFill(d.eccn), strokeWidth: 2, strokeOpacity: 0.45 }),
       Plot.dot(near, { x: "tpp", y: "pd", r: 9, stroke: "black", strokeWidth: 1.5, strokeDasharray: "2,2" }),
       Plot.text(near, { x: "tpp", y: "pd", text: "model", dx: 10, textAnchor: "start", fill: "black", stroke: "white", strokeWidth: 3, paintOrder: "stroke" }),
       Plot.dot(plotted, {
@@ -229,7 +247,7 @@ function chartBody(items, classes, spec, date, navigate) {
         symbol: "eccn",
         stroke: "white",
         tip: true,
-        channels: { Model: "model", ECCN: "eccn", Region: "region", "Near a line": "near" },
+        channels: { Model: "model", ECCN: "eccn", Region: "region", "Near a line": "near", Range: "range" },
         ariaLabel: (d) => `${d.model}: TPP ${fmt(d.tpp, 0)}, performance density ${fmt(d.pd, 2)}, ${d.eccn} on ${date}`,
       }),
       Plot.dot(officer, { x: "tpp", y: "pd", r: 9, symbol: "star", fill: "#0b5cad", stroke: "white" }),
@@ -249,6 +267,7 @@ function chartBody(items, classes, spec, date, navigate) {
     ECCN_STYLE.domain.map((e, i) => h("li", { class: `key eccn-key-${i}` }, e === "not 3A090" ? "Not 3A090 (uncontrolled region)" : e)),
     officer.length ? h("li", { class: "key officer" }, "★ your spec") : null,
     near.length ? h("li", { class: "key near" }, "◌ just under a line") : null,
+    ranged.length ? h("li", { class: "key ranged" }, "a figure known only as a range (the bar spans it)") : null,
   );
   const table = sortableTable(
     [
@@ -258,6 +277,7 @@ function chartBody(items, classes, spec, date, navigate) {
       { key: "eccn", label: `ECCN on ${date}`, render: (p) => eccnBadge(p.eccn === "not 3A090" ? null : p.eccn) },
       { key: "region", label: "Region on the chart" },
       { key: "near", label: "Just under a line" },
+      { key: "range", label: "Ranged figure" },
     ],
     points,
     { caption: `Chart data on ${date}`, initial: { key: "tpp", direction: -1 }, rowAttrs: (p) => ({ "data-id": p.id || "officer-spec" }) },

@@ -2,7 +2,7 @@
 // figures with their sources; history for a destination and buyer profile; today's answers for
 // common destinations.
 import * as api from "./api.js";
-import { external, field, fmt, h, s, select, sortableTable, today } from "./dom.js";
+import { add, external, field, fmt, h, s, select, sortableTable, today } from "./dom.js";
 import { classification, countries, flags } from "./data.js";
 import { OUTCOME_COLOURS, render } from "./plot.js";
 import {
@@ -15,6 +15,7 @@ import {
   loading,
   outcomeBadge,
   outcomeOf,
+  rangeNote,
 } from "./ui.js";
 
 export const COMMON_DESTINATIONS = ["CN", "HK", "MO", "SG", "MY", "TH", "AE", "IN", "DE", "US"];
@@ -99,7 +100,8 @@ async function classificationPart(section, item, state, save) {
 
 function classificationBody(c) {
   const out = h("div", { class: "classification" });
-  out.append(
+  add(
+    out,
     h(
       "div",
       { class: "verdict" },
@@ -107,6 +109,7 @@ function classificationBody(c) {
       c.assembly_eccn ? h("span", {}, ` assemblies containing it: ${c.assembly_eccn}`) : null,
       h("p", { class: "summary" }, c.summary),
     ),
+    rangeNote(c),
     h(
       "dl",
       { class: "facts" },
@@ -256,7 +259,7 @@ function figuresSection(item) {
         h(
           "tbody",
           {},
-          (item.throughput || []).map((t) => row(`${t.precision} dense throughput`, { ...t, value: t.dense_tops }, "TOPS")),
+          (item.throughput || []).map((t) => row(`${t.precision} dense throughput`, t, "TOPS")),
           row("Die area", item.die_area_mm2, "mm²"),
           row("Memory bandwidth", item.memory_bandwidth_gbps, "GB/s"),
           row("Interconnect bandwidth", item.interconnect_bandwidth_gbps, "GB/s"),
@@ -355,7 +358,7 @@ function historyBody(history) {
       h("td", {}, outcomeBadge(iv)),
       h("td", {}, iv.review_policy || "—"),
       h("td", {}, exceptionsText(iv.license_exceptions)),
-      h("td", {}, iv.reasons.map((r) => h("div", {}, `${r.label} (${r.basis}; ${r.citation})`)), iv.warnings.map((w) => h("div", { class: "flag" }, `⚠ ${w}`))),
+      h("td", {}, rangeNote(iv), iv.reasons.map((r) => h("div", {}, `${r.label} (${r.basis}; ${r.citation})`)), iv.warnings.map((w) => h("div", { class: "flag" }, `⚠ ${w}`))),
     ),
   );
   return h(

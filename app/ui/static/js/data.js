@@ -62,7 +62,7 @@ export function flags(item) {
   for (const [label, figure] of figures) {
     if (!figure || typeof figure !== "object") continue;
     if (figure.source && kinds[figure.source]?.kind === "unverified") out.push(`${label}: unverified source`);
-    if (figure.min !== undefined || figure.max !== undefined) out.push(`${label}: a range`);
+    if (figure.min != null || figure.max != null) out.push(`${label}: a range`);
   }
   return out;
 }

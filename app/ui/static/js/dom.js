@@ -27,6 +27,12 @@ function setAttrs(el, attrs) {
   }
 }
 
+// Element.append writes null as the text "null": this skips null, undefined and false.
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;

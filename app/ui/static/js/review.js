@@ -1,7 +1,7 @@
 // Review: the decision log (filters by date, outcome, reference), each decision's stored record
 // verbatim, and the hash chain's verification status.
 import * as api from "./api.js";
-import { field, h, select, sortableTable } from "./dom.js";
+import { add, field, h, select, sortableTable } from "./dom.js";
 import { screeningResult } from "./screen.js";
 import { OUTCOMES, errorBox, loading, outcomeOf, status } from "./ui.js";
 
@@ -129,7 +129,8 @@ export async function decisionView(container, { arg, can }) {
     container.append(h("p", { class: "error", role: "alert" }, `No decision ${arg} in the log.`));
     return;
   }
-  container.append(
+  add(
+    container,
     h(
       "dl",
       { class: "facts" },

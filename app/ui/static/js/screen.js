@@ -2,7 +2,7 @@
 import * as api from "./api.js";
 import { field, h, select } from "./dom.js";
 import { catalog, countries } from "./data.js";
-import { eccnBadge, errorBox, exceptionsText, outcomeBadge, status } from "./ui.js";
+import { eccnBadge, errorBox, exceptionsText, outcomeBadge, rangeNote, status } from "./ui.js";
 
 const PRECISIONS = ["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"];
 
@@ -168,7 +168,7 @@ export function screeningResult(answer, can) {
               h("td", {}, l.reasons.length ? l.reasons.map((r) => h("div", {}, `${r.label}: ${r.detail} (${r.basis}; ${r.citation}; ${r.source_kind})`)) : "—"),
               h("td", {}, exceptionsText(l.license_exceptions)),
               h("td", {}, l.review_policy || "—"),
-              h("td", {}, l.warnings.length ? l.warnings.map((w) => h("div", { class: "flag" }, `⚠ ${w}`)) : "—"),
+              h("td", {}, rangeNote(l), l.warnings.length ? l.warnings.map((w) => h("div", { class: "flag" }, `⚠ ${w}`)) : "—"),
             ),
           ),
         ),

@@ -47,12 +47,33 @@ export function exceptionsText(list) {
 export function figureText(figure) {
   if (figure === null || figure === undefined) return "—";
   if (typeof figure !== "object") return String(figure);
-  if (figure.min !== undefined || figure.max !== undefined) return `${figure.min ?? "?"}–${figure.max ?? "?"}`;
-  return figure.value ?? "—";
+  if (isRanged(figure)) return `${figure.min ?? "?"}–${figure.max ?? "?"} (range)`;
+  return figure.value ?? figure.dense_tops ?? "—";
 }
 
 export function isRanged(figure) {
-  return !!figure && typeof figure === "object" && (figure.min !== undefined || figure.max !== undefined);
+  return !!figure && typeof figure === "object" && (figure.min != null || figure.max != null);
+}
+
+// When a figure known only as a range decides the answer, what the API says about it.
+export function rangeNote(x) {
+  const analysis = x.range_analysis;
+  if (!analysis) return null;
+  return h(
+    "div",
+    { class: `range ${analysis.decisive ? "decisive" : ""}`, role: "note" },
+    h("strong", {}, analysis.decisive ? "⚠ A ranged figure decides this answer. " : "Ranged figure, not decisive. "),
+    analysis.summary,
+    analysis.segments?.length
+      ? h(
+          "ul",
+          {},
+          analysis.segments.map((seg) =>
+            h("li", {}, `${seg.figure} ${seg.low_inclusive ? "[" : "("}${seg.low}, ${seg.high}${seg.high_inclusive ? "]" : ")"}: ${seg.outcome}${seg.held ? ` (${seg.held})` : ""}`),
+          ),
+        )
+      : null,
+  );
 }
 
 export function loading(container, text = "Loading…") {
