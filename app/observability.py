@@ -301,7 +301,12 @@ class EdgeMiddleware:
                     await reject("validation_error", detail, pointer="/")
                     return
                 app_receive = _replay(body, receive)
-            elif method == "GET" and self.prepared is not None and await self.prepared(scope, headers, send_wrapper):
+            elif (
+                method == "GET"
+                and self.prepared is not None
+                and scope["path"].endswith("/classification")
+                and await self.prepared(scope, headers, send_wrapper)
+            ):
                 return
             await self.app(scope, app_receive, send_wrapper)
         except Exception as exc:

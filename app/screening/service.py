@@ -98,11 +98,12 @@ def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
         ) from exc
 
 
-def _classification_key(snap: Snapshot, req: ClassificationRequest) -> tuple[tuple[object, ...], Item, date]:
+def _classification_key(req: ClassificationRequest) -> tuple[tuple[object, ...], date]:
+    """What a classification depends on besides the snapshot: the catalog id or the spec as sent
+    (its canonical JSON, so the sparse flags that add notes count), the day, today, hypotheticals."""
     on, now = req.as_of or today(), today()
-    item = _catalog_item(snap, req.accelerator_id) if req.accelerator_id else None
-    item = item or resolve_item(snap, req, "")
-    return ("classification", item.accelerator_id or item, on, now, tuple(req.hypothetical_rulesets)), item, on
+    what = req.accelerator_id if req.accelerator_id is not None else req.spec.model_dump_json() if req.spec else None
+    return ("classification", what, on, now, tuple(req.hypothetical_rulesets)), on
 
 
 def classify_prepared(snap: Snapshot, req: ClassificationRequest) -> Prepared:
@@ -110,14 +111,18 @@ def classify_prepared(snap: Snapshot, req: ClassificationRequest) -> Prepared:
     item (catalog id, or spec with its notes), day, today and hypothetical rulesets. The first time
     can take long (an item with ranged figures: hundreds of ms): call it off the event loop unless
     ``prepared_if_ready`` has it."""
-    key, item, on = _classification_key(snap, req)
-    return snap.remember(key, lambda: prepare(_classify(snap, req, item, on).model_dump_json().encode()))
+    key, on = _classification_key(req)
+
+    def compute() -> Prepared:
+        item = (_catalog_item(snap, req.accelerator_id) if req.accelerator_id else None) or resolve_item(snap, req, "")
+        return prepare(_classify(snap, req, item, on).model_dump_json().encode())
+
+    return snap.remember(key, compute)
 
 
 def prepared_if_ready(snap: Snapshot, req: ClassificationRequest) -> Prepared | None:
     """The prepared classification if it was computed already (a dictionary lookup), else None."""
-    key, _, _ = _classification_key(snap, req)
-    hit = snap.memo.get(key)
+    hit = snap.memo.get(_classification_key(req)[0])
     return hit if isinstance(hit, Prepared) else None
 
 
