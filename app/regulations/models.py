@@ -10,7 +10,8 @@ from app.db import UtcDateTime
 
 
 class Ruleset(SQLModel, table=True):
-    """A ruleset version. Never updated once written; a change is a new row."""
+    """A ruleset version. A change is a new row; only a correction shipped in a new release of the
+    reference data rewrites one, and then the text it replaces is kept in ``ruleset_revision``."""
 
     __tablename__ = "ruleset"
     id: str = Field(primary_key=True, max_length=80)
@@ -21,6 +22,20 @@ class Ruleset(SQLModel, table=True):
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+class RulesetRevision(SQLModel, table=True):
+    """The text a shipped correction replaced (append-only): what earlier decisions were answered on."""
+
+    __tablename__ = "ruleset_revision"
+    id: int | None = Field(default=None, primary_key=True)
+    ruleset_id: str = Field(max_length=80, index=True)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    stored_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    replaced_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    replaced_by_hash: str = Field(max_length=64)
+    replaced_in: str = Field(max_length=80, description="Reference data version that shipped the correction")
 
 
 class CountryGroupChange(SQLModel, table=True):

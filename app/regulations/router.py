@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -83,6 +83,48 @@ async def get_ruleset(
         raise ProblemError("unknown_ruleset", f"No ruleset {ruleset_id!r}")
     _start, end, by = loader.effective_ranges(list(snap.rulesets.values()))[doc.id]
     return cached_json(request, snap, RulesetRead(**doc.model_dump(), effective_to_derived=end, superseded_by=by))
+
+
+class RulesetRevisionRead(BaseModel):
+    ruleset_id: str
+    document: dict[str, Any] = Field(description="The ruleset document as it was before the correction")
+    content_hash: str
+    stored_at: datetime = Field(description="When this text was stored")
+    replaced_at: datetime
+    replaced_in: str = Field(description="Reference data version that shipped the correction")
+
+
+class RulesetRevisionList(BaseModel):
+    items: list[RulesetRevisionRead]
+
+
+@router.get(
+    "/rulesets/{ruleset_id}/revisions",
+    operation_id="list_ruleset_revisions",
+    response_model=RulesetRevisionList,
+    responses={**COMMON, **responses("unknown_ruleset")},
+)
+async def list_ruleset_revisions(
+    ruleset_id: Annotated[str, Path(max_length=80)], snap: SnapshotDep, store: StoreDep, _: Reader
+) -> RulesetRevisionList:
+    """Earlier texts of a ruleset that shipped corrections replaced, oldest first: what decisions
+    made before a correction were answered on (match a decision's `created_at` to the time ranges)."""
+    if ruleset_id not in snap.rulesets:
+        raise ProblemError("unknown_ruleset", f"No ruleset {ruleset_id!r}")
+    rows = await run_in_threadpool(reference.revisions, store.engine, ruleset_id)
+    return RulesetRevisionList(
+        items=[
+            RulesetRevisionRead(
+                ruleset_id=r.ruleset_id,
+                document=r.document,
+                content_hash=r.content_hash,
+                stored_at=r.stored_at,
+                replaced_at=r.replaced_at,
+                replaced_in=r.replaced_in,
+            )
+            for r in rows
+        ]
+    )
 
 
 @router.post(

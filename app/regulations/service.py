@@ -20,7 +20,7 @@ from app.catalog.schemas import AcceleratorCreate
 from app.decisions.models import Decision
 from app.decisions.store import canonical
 from app.regulations import loader
-from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset
+from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset, RulesetRevision
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
 
 log = logging.getLogger("chipclass.reference")
@@ -66,7 +66,8 @@ def _validate(files: loader.ReferenceFiles, docs: list[RulesetDoc], changes: lis
 class SeedReport:
     rulesets_added: list[str] = field(default_factory=list)
     rulesets_updated: list[str] = field(default_factory=list)
-    rulesets_kept: list[str] = field(default_factory=list)
+    # shipped corrections to rulesets decisions used: applied, the replaced text kept as a revision
+    rulesets_corrected: list[str] = field(default_factory=list)
     group_changes_added: int = 0
     accelerators_added: int = 0
     accelerators_updated: int = 0
@@ -76,6 +77,7 @@ class SeedReport:
         return bool(
             self.rulesets_added
             or self.rulesets_updated
+            or self.rulesets_corrected
             or self.group_changes_added
             or self.accelerators_added
             or self.accelerators_updated
@@ -96,14 +98,23 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
                 session.add(_ruleset_row(doc, digest, now))
                 report.rulesets_added.append(doc.id)
             elif row.content_hash != digest:
+                since = row.created_at
                 if _used_by_decision(session, doc.id):
-                    log.warning("shipped ruleset %s differs from the stored one, which decisions used: kept", doc.id)
-                    report.rulesets_kept.append(doc.id)
+                    # a correction in a new release: wrong rules must not keep answering, and the
+                    # text earlier decisions were answered on stays readable as a revision
+                    session.add(_revision(row, digest, files.version, now))
+                    since = now
+                    log.warning(
+                        "shipped ruleset %s corrects the stored one, which decisions used: applied; "
+                        "the replaced text is kept as a ruleset revision",
+                        doc.id,
+                    )
+                    report.rulesets_corrected.append(doc.id)
                 else:
-                    for key, value in _ruleset_row(doc, digest, row.created_at).model_dump().items():
-                        setattr(row, key, value)
-                    session.add(row)
                     report.rulesets_updated.append(doc.id)
+                for key, value in _ruleset_row(doc, digest, since).model_dump().items():
+                    setattr(row, key, value)
+                session.add(row)
         existing = {(c.group, c.country, c.action, c.effective) for c in session.exec(select(CountryGroupChange))}
         for change in files.group_changes:
             if (change.group, change.country, change.action, change.effective) not in existing:
@@ -144,6 +155,29 @@ def _ruleset_row(doc: RulesetDoc, digest: str, now: datetime) -> Ruleset:
         content_hash=digest,
         created_at=now,
     )
+
+
+def _revision(row: Ruleset, digest: str, version: str, now: datetime) -> RulesetRevision:
+    return RulesetRevision(
+        ruleset_id=row.id,
+        document=row.document,
+        content_hash=row.content_hash,
+        stored_at=row.created_at,
+        replaced_at=now,
+        replaced_by_hash=digest,
+        replaced_in=version,
+    )
+
+
+def revisions(engine: Engine, ruleset_id: str) -> list[RulesetRevision]:
+    """Texts of a ruleset that shipped corrections replaced, oldest first."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(RulesetRevision)
+            .where(col(RulesetRevision.ruleset_id) == ruleset_id)
+            .order_by(col(RulesetRevision.id))
+        )
+        return list(rows)
 
 
 def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:

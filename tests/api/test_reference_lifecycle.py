@@ -1,5 +1,6 @@
-"""Reference data over time: a new release of the shipped files never rewrites a ruleset a decision
-used, and a replica whose reload fails keeps answering on the rules it has."""
+"""Reference data over time: a new release of the shipped files corrects a ruleset a decision used
+while keeping the text that decision was answered on, and a replica whose reload fails keeps
+answering on the rules it has."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,7 @@ def release_with_new_titles(tmp_path: Path, *ruleset_ids: str) -> loader.Referen
     return loader.read_reference_files(data)
 
 
-def test_seeding_a_new_release_keeps_a_ruleset_a_decision_used_and_updates_one_none_used(
+def test_seeding_a_new_release_corrects_a_used_ruleset_keeping_the_text_decisions_used(
     client: TestClient, database_url: str, tmp_path: Path
 ) -> None:
     from app.db import make_engine
@@ -55,22 +57,38 @@ def test_seeding_a_new_release_keeps_a_ruleset_a_decision_used_and_updates_one_n
     assert made.status_code == 201, made.text
     assert USED in [r["id"] for r in made.json()["provenance"]["rulesets"]]
     used_before = client.get(f"/v1/rulesets/{USED}").json()
+    assert client.get(f"/v1/rulesets/{USED}/revisions").json()["items"] == []
 
     engine = make_engine(make_settings(database_url))
     try:
         report = service.seed(engine, release_with_new_titles(tmp_path, USED, UNUSED))
     finally:
         engine.dispose()
-    assert report.rulesets_kept == [USED]
+    assert report.rulesets_corrected == [USED]
     assert report.rulesets_updated == [UNUSED]
 
     deadline = time.monotonic() + 30  # the app reloads on its poll
-    while client.get(f"/v1/rulesets/{UNUSED}").json()["title"].startswith("Advanced") and time.monotonic() < deadline:
+    while client.get(f"/v1/rulesets/{USED}").json()["title"].startswith("Advanced") and time.monotonic() < deadline:
         time.sleep(0.02)
+    # the correction answers from now on, for every date
+    assert client.get(f"/v1/rulesets/{USED}").json()["title"].startswith("Edited in a later release")
     assert client.get(f"/v1/rulesets/{UNUSED}").json()["title"].startswith("Edited in a later release")
-    assert client.get(f"/v1/rulesets/{USED}").json()["title"] == used_before["title"]
+    # the text the decision was answered on is kept, with when it was replaced and by which release
+    (revision,) = client.get(f"/v1/rulesets/{USED}/revisions").json()["items"]
+    assert revision["document"]["title"] == used_before["title"]
+    assert revision["replaced_in"] == loader.read_reference_files().version
+    when = [datetime.fromisoformat(t) for t in (revision["stored_at"], revision["replaced_at"])]
+    assert when[0] <= datetime.fromisoformat(made.json()["provenance"]["evaluated_at"]) <= when[1]
+    # an unused ruleset is simply updated: nothing to keep
+    assert client.get(f"/v1/rulesets/{UNUSED}/revisions").json()["items"] == []
     # the decision still reads exactly as it was returned
     assert client.get(f"/v1/screenings/{made.json()['id']}").content == made.content
+
+
+def test_revisions_of_an_unknown_ruleset_are_a_404(client: TestClient) -> None:
+    resp = client.get("/v1/rulesets/no-such-ruleset/revisions")
+    assert resp.status_code == 404
+    assert resp.json()["code"] == "unknown_ruleset"
 
 
 class _Seen(logging.Handler):
