@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from app.deps import Admin, Reader, SnapshotDep, StoreDep
 from app.errors import FieldProblem, ProblemError, responses
-from app.http import cached_json
+from app.http import UtcDatetime, cached_json
 from app.regulations import loader
 from app.regulations import service as reference
 from app.regulations.schemas import CitationDoc, GroupChangeDoc, RulesetDoc
@@ -89,8 +89,8 @@ class RulesetRevisionRead(BaseModel):
     ruleset_id: str
     document: dict[str, Any] = Field(description="The ruleset document as it was before the correction")
     content_hash: str
-    stored_at: datetime = Field(description="When this text was stored")
-    replaced_at: datetime
+    stored_at: UtcDatetime = Field(description="When this text was stored")
+    replaced_at: UtcDatetime
     replaced_in: str = Field(description="Reference data version that shipped the correction")
 
 
