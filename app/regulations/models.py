@@ -32,8 +32,8 @@ class RulesetRevision(SQLModel, table=True):
     ruleset_id: str = Field(max_length=80, index=True)
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
-    stored_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    replaced_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    stored_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    replaced_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
     replaced_by_hash: str = Field(max_length=64)
     replaced_in: str = Field(max_length=80, description="Reference data version that shipped the correction")
 
