@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     idempotency_ttl_h: int = Field(48, ge=24)
     shutdown_grace_s: int = Field(20, ge=1, le=600)
     db_retry_max_s: float = Field(30.0, gt=0)
+    monitor_max_days: int = Field(366, ge=1, le=3660, description="how far ahead open_until may be")
+    monitor_interval_s: float = Field(2.0, gt=0, le=3600, description="how often open screenings are checked")
+    monitor_batch: int = Field(100, ge=1, le=10_000, description="open screenings re-screened per round")
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    webhook_backoff_base_s: float = Field(1.0, gt=0, le=3600)
+    webhook_backoff_max_s: float = Field(300.0, gt=0, le=86_400)
+    webhook_retry_window_s: float = Field(86_400.0, gt=0, description="retry a failing delivery this long")
+    webhook_poll_s: float = Field(1.0, gt=0, le=60, description="how often other replicas' events are looked for")
     log_level: str = "INFO"
     loop_lag_probe_ms: float = Field(
         100, ge=0, le=10_000, description="event-loop lag probe period (0 = off); chipclass_event_loop_lag_seconds"

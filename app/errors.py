@@ -32,6 +32,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "unknown_country": (404, "Unknown country"),
     "unknown_ruleset": (404, "Unknown ruleset"),
     "unknown_screening": (404, "Unknown screening"),
+    "unknown_webhook": (404, "Unknown webhook subscription"),
+    "unknown_event": (404, "Unknown event"),
     "method_not_allowed": (405, "Method not allowed"),
     "not_acceptable": (406, "Not acceptable"),
     "conflict": (409, "Conflict with existing data"),

@@ -30,6 +30,8 @@ from app.decisions.router import router as decisions_router
 from app.decisions.store import DecisionWriter
 from app.deps import RateLimiter
 from app.errors import install
+from app.events import service as events
+from app.events.router import router as events_router
 from app.failures import failures
 from app.keys import router as keys_router
 from app.observability import EdgeMiddleware, Metrics, configure_logging, probe_loop_lag, settle_heap, watch_gc
@@ -39,9 +41,13 @@ from app.regulations import loader
 from app.regulations import service as reference
 from app.regulations.router import router as regulations_router
 from app.regulations.snapshot import SnapshotStore
+from app.screening import monitoring
+from app.screening import service as screening
 from app.screening.router import router as screening_router
 from app.security import KeyVerifier, create_key, has_any_key
 from app.ui.router import router as ui_router
+from app.webhooks import service as webhooks
+from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("chipclass")
 VERSION = "0.1.0"
@@ -146,16 +152,52 @@ async def _poll(app: FastAPI) -> None:
             log.exception("reload failed; keeping the current rules")
 
 
+async def _monitor(app: FastAPI) -> None:
+    """Re-screen open screenings after every rule change and when the day turns (a dated change
+    takes effect at midnight UTC): bounded batches, in a worker thread, never on the request path."""
+    store: SnapshotStore = app.state.store
+    settings: Settings = app.state.settings
+    ttl = timedelta(hours=settings.idempotency_ttl_h)
+    while True:
+        full = False
+        if store.loaded:
+            try:
+                report = await asyncio.to_thread(
+                    monitoring.sweep, app.state.engine, store.current, screening.today(), ttl, settings.monitor_batch
+                )
+                if report.changed or report.expired:
+                    log.info("open screenings re-screened", extra={"report": report.__dict__})
+                    app.state.events.notify()
+                full = report.checked >= settings.monitor_batch
+            except SQLAlchemyError as exc:
+                log.warning("re-screening round failed: %s", type(exc).__name__)
+            except Exception:
+                log.exception("re-screening round failed")
+        await asyncio.sleep(0 if full else settings.monitor_interval_s)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.writer = DecisionWriter(app.state.engine, timedelta(hours=settings.idempotency_ttl_h))
+    signal: events.Signal = app.state.events
+    signal.bind(asyncio.get_running_loop())
+    app.state.writer = DecisionWriter(
+        app.state.engine, timedelta(hours=settings.idempotency_ttl_h), on_commit=signal.notify
+    )
+    app.state.dispatcher = webhooks.Dispatcher(
+        app.state.engine, signal, app.state.webhook_policy, ready=lambda: app.state.store.loaded
+    )
     watch_gc(app.state.metrics)
     # The decision writer thread and the event loop share the GIL: a thread waiting for it asks the
     # holder to let go after this interval (default 5 ms, which showed as 5-10 ms steps in the
     # loop lag under screening load); 1 ms keeps the loop responsive at a negligible switching cost.
     sys.setswitchinterval(0.001)
-    tasks = [asyncio.create_task(_bootstrap_with_retry(app)), asyncio.create_task(_poll(app))]
+    tasks = [
+        asyncio.create_task(_bootstrap_with_retry(app)),
+        asyncio.create_task(_poll(app)),
+        asyncio.create_task(_monitor(app)),
+        asyncio.create_task(app.state.dispatcher.run()),
+    ]
     if settings.loop_lag_probe_ms > 0:
         tasks.append(asyncio.create_task(probe_loop_lag(app.state.metrics, settings.loop_lag_probe_ms / 1000)))
     try:
@@ -208,6 +250,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.ready_error = "starting"
+    app.state.events = events.Signal()
+    app.state.webhook_policy = webhooks.Policy(
+        allow_private=settings.webhook_allow_private,
+        timeout_s=settings.webhook_timeout_s,
+        backoff_base_s=settings.webhook_backoff_base_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+        retry_window_s=settings.webhook_retry_window_s,
+        poll_s=settings.webhook_poll_s,
+    )
     install(app)
     document(app)
     # FastAPI matches routers in order: probes and the hot screening routes first
@@ -217,6 +268,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_router,
         regulations_router,
         decisions_router,
+        events_router,
+        webhooks_router,
         keys_router,
         ui_router,
     )

@@ -12,7 +12,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,6 +97,9 @@ class Draft:
     response: str
     rulesets: list[str]
     data_version: str
+    # writes that belong to this decision (its screening version, monitor, events): run in the
+    # transaction that stores it, after it, and only when it is stored (never for a replay)
+    effects: tuple[Callable[[Session], None], ...] = ()
 
     @cached_property
     def request_hash(self) -> str:
@@ -130,82 +133,92 @@ def append_many(
     A draft whose idempotency key was already used gets the earlier decision back (replayed)
     or an IdempotencyConflict; the others are stored. All or none of the new records commit.
     """
-    results: list[Stored | IdempotencyConflict] = []
     with Session(engine, expire_on_commit=False) as session:
         try:
-            # the first statement takes the chain-head lock: the row lock on PostgreSQL, the
-            # database write lock on SQLite (a write before any read: no stale snapshot)
-            seq, prev = session.execute(
-                update(DecisionChain)
-                .where(col(DecisionChain.id) == 1)
-                .values(last_seq=DecisionChain.last_seq)
-                .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
-            ).one()
-            batch_keys: dict[tuple[str, str], Draft] = {}
-            decisions: list[dict[str, Any]] = []
-            keys: list[dict[str, Any]] = []
-            for draft in drafts:
-                keyed = draft.idempotency_key is not None and draft.api_key_id is not None
-                key = (draft.api_key_id or "", draft.idempotency_key or "")
-                if keyed:
-                    earlier = batch_keys.get(key)
-                    if earlier is not None:
-                        same = earlier.request_hash == draft.request_hash
-                        results.append(
-                            Stored(earlier.id, earlier.response, True) if same else IdempotencyConflict(earlier.id)
-                        )
-                        continue
-                    try:
-                        found = _replay(session, draft, idempotency_ttl)
-                    except IdempotencyConflict as exc:
-                        results.append(exc)
-                        continue
-                    if found is not None:
-                        results.append(found)
-                        continue
-                seq += 1
-                row = {
-                    "seq": seq,
-                    "id": draft.id,
-                    "kind": draft.kind,
-                    "created_at": datetime.now(UTC),
-                    "api_key_id": draft.api_key_id,
-                    "request_id": draft.request_id,
-                    "idempotency_key": draft.idempotency_key,
-                    "request_hash": draft.request_hash,
-                    "request": draft.request,
-                    "response": draft.response,
-                    "rulesets": canonical(draft.rulesets),
-                    "data_version": draft.data_version,
-                    "prev_hash": prev,
-                }
-                row["hash"] = prev = row_hash(row)
-                decisions.append(row)
-                if keyed:
-                    batch_keys[key] = draft
-                    keys.append(
-                        {
-                            "api_key_id": key[0],
-                            "key": key[1],
-                            "request_hash": draft.request_hash,
-                            "decision_id": draft.id,
-                            "created_at": row["created_at"],
-                        }
-                    )
-                results.append(Stored(draft.id, draft.response, False))
-            # plain INSERTs, many rows per statement: the ORM's unit of work cost more CPU than the
-            # statements themselves, CPU the writer thread takes from the event loop (one GIL)
-            if decisions:
-                session.execute(insert(DECISION_TABLE), decisions)
-            if keys:
-                session.execute(insert(IDEMPOTENCY_TABLE), keys)
-            session.execute(
-                update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev)
-            )
+            results = append_in(session, drafts, idempotency_ttl)
             session.commit()
         except BaseException:
             session.rollback()
             raise
+    return results
+
+
+def append_in(
+    session: Session, drafts: Sequence[Draft], idempotency_ttl: timedelta
+) -> list[Stored | IdempotencyConflict]:
+    """``append_many`` inside the caller's transaction (the caller commits); each stored draft's
+    ``effects`` run after the records are inserted, in the same transaction."""
+    results: list[Stored | IdempotencyConflict] = []
+    stored: list[Draft] = []
+    # the first statement takes the chain-head lock: the row lock on PostgreSQL, the
+    # database write lock on SQLite (a write before any read: no stale snapshot)
+    seq, prev = session.execute(
+        update(DecisionChain)
+        .where(col(DecisionChain.id) == 1)
+        .values(last_seq=DecisionChain.last_seq)
+        .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
+    ).one()
+    batch_keys: dict[tuple[str, str], Draft] = {}
+    decisions: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
+    for draft in drafts:
+        keyed = draft.idempotency_key is not None and draft.api_key_id is not None
+        key = (draft.api_key_id or "", draft.idempotency_key or "")
+        if keyed:
+            earlier = batch_keys.get(key)
+            if earlier is not None:
+                same = earlier.request_hash == draft.request_hash
+                results.append(Stored(earlier.id, earlier.response, True) if same else IdempotencyConflict(earlier.id))
+                continue
+            try:
+                found = _replay(session, draft, idempotency_ttl)
+            except IdempotencyConflict as exc:
+                results.append(exc)
+                continue
+            if found is not None:
+                results.append(found)
+                continue
+        seq += 1
+        row = {
+            "seq": seq,
+            "id": draft.id,
+            "kind": draft.kind,
+            "created_at": datetime.now(UTC),
+            "api_key_id": draft.api_key_id,
+            "request_id": draft.request_id,
+            "idempotency_key": draft.idempotency_key,
+            "request_hash": draft.request_hash,
+            "request": draft.request,
+            "response": draft.response,
+            "rulesets": canonical(draft.rulesets),
+            "data_version": draft.data_version,
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = row_hash(row)
+        decisions.append(row)
+        if keyed:
+            batch_keys[key] = draft
+            keys.append(
+                {
+                    "api_key_id": key[0],
+                    "key": key[1],
+                    "request_hash": draft.request_hash,
+                    "decision_id": draft.id,
+                    "created_at": row["created_at"],
+                }
+            )
+        results.append(Stored(draft.id, draft.response, False))
+        stored.append(draft)
+    # plain INSERTs, many rows per statement: the ORM's unit of work cost more CPU than the
+    # statements themselves, CPU the writer thread takes from the event loop (one GIL)
+    if decisions:
+        session.execute(insert(DECISION_TABLE), decisions)
+    if keys:
+        session.execute(insert(IDEMPOTENCY_TABLE), keys)
+    session.execute(update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev))
+    for draft in stored:
+        for effect in draft.effects:
+            effect(session)
     return results
 
 
@@ -246,8 +259,15 @@ class DecisionWriter:
     transaction holding its decision has committed (or fails with the database's error).
     """
 
-    def __init__(self, engine: Engine, idempotency_ttl: timedelta, max_batch: int = 128) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        idempotency_ttl: timedelta,
+        max_batch: int = 128,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
+        self.on_commit = on_commit
         self.ttl = idempotency_ttl
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Draft, Future[Stored]] | None] = queue.SimpleQueue()
@@ -298,6 +318,8 @@ class DecisionWriter:
             results = append_group(self.engine, [draft for draft, _ in batch], self.ttl)
         except BaseException as exc:  # never leave a caller waiting, whatever happened
             results = [exc] * len(batch)
+        if self.on_commit is not None and any(not isinstance(r, BaseException) for r in results):
+            self.on_commit()
         for (_, future), result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 future.set_exception(result)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from ulid import ULID
 
@@ -15,13 +16,20 @@ from app.deps import EngineDep, Reader, Screener, ScreenerOrAuditor, SnapshotDep
 from app.errors import ProblemError, responses
 from app.http import record_json
 from app.regulations.snapshot import Snapshot
-from app.screening import service
+from app.screening import monitoring, service
 from app.screening.schemas import (
     ClassificationRequest,
     ClassificationResponse,
+    CloseRequest,
+    MonitorStatus,
+    ScreeningHistory,
+    ScreeningList,
     ScreeningRequest,
     ScreeningResponse,
+    ScreeningSummary,
+    ScreeningVersionOut,
 )
+from app.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["screening"])
 _random = random.Random(os.urandom(32))
@@ -106,6 +114,8 @@ async def create_screening(
     """Screen order lines for a destination and end user; the answer is stored as a decision
     (committed before it is returned) unless it is hypothetical. A line that cannot be evaluated
     rejects the whole request with 422, naming every bad line key; nothing is stored then."""
+    today = service.today()
+    monitoring.check_open_until(body, today, request.app.state.settings.monitor_max_days)
     if body.hypothetical_rulesets:
         result = await _screen(snap, body, None)
         return record_json(service.render(result), status_code=200)
@@ -121,6 +131,7 @@ async def create_screening(
         response=service.render(result),
         rulesets=[r.id for r in result.provenance.rulesets],
         data_version=result.provenance.data_version,
+        effects=(monitoring.created(result, principal.key_id, snap.revision, today),),
     )
     try:
         stored = await asyncio.wrap_future(request.app.state.writer.submit(draft))
@@ -136,22 +147,127 @@ async def create_screening(
     return record_json(stored.response, status.HTTP_200_OK if stored.replayed else status.HTTP_201_CREATED, headers)
 
 
+ScreeningId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+
+
+def _who(principal: Principal) -> monitoring.Visibility:
+    return monitoring.Visibility(principal.key_id, bool(principal.scopes & {"audit", "admin"}))
+
+
+@router.get(
+    "/screenings",
+    operation_id="list_screenings",
+    response_model=ScreeningList,
+    responses={**COMMON, **responses("database_unavailable")},
+)
+async def list_screenings(
+    engine: EngineDep,
+    principal: ScreenerOrAuditor,
+    reference: Annotated[str, Query(min_length=1, max_length=200, description="The order reference")],
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ScreeningList:
+    """Every version of the screenings made for an order reference, newest first. A `screen` key
+    sees its own; `audit`/`admin` any."""
+    rows = await run_in_threadpool(monitoring.by_reference, engine, reference, _who(principal), cursor, limit + 1)
+    items = [
+        ScreeningSummary(
+            screening_id=v.screening_id,
+            decision_id=v.decision_id,
+            version=v.version,
+            reference=v.reference,
+            outcome=v.outcome,
+            created_at=v.created_at,
+            status=m.status if m is not None else None,
+        )
+        for v, m in rows[:limit]
+    ]
+    return ScreeningList(items=items, next_cursor=items[-1].decision_id if len(rows) > limit else None)
+
+
 @router.get(
     "/screenings/{screening_id}",
     operation_id="get_screening",
     response_model=ScreeningResponse,
     responses={**COMMON, **responses("unknown_screening", "database_unavailable")},
 )
-async def get_screening(
-    screening_id: Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")],
-    engine: EngineDep,
-    principal: ScreenerOrAuditor,
-) -> Response:
-    """A stored screening exactly as first returned. A `screen` key reads its own; `audit`/`admin` any."""
+async def get_screening(screening_id: ScreeningId, engine: EngineDep, principal: ScreenerOrAuditor) -> Response:
+    """A stored screening (or re-screening) exactly as first returned. A `screen` key reads its own;
+    `audit`/`admin` any. `Link: <.../versions>; rel="version-history"` leads to every version,
+    and `Chipclass-Latest-Version` names the newest when this one has been superseded."""
     decision = await run_in_threadpool(store.get, engine, screening_id)
-    visible = decision is not None and (
-        decision.api_key_id == principal.key_id or principal.scopes & {"audit", "admin"}
+    visible = (
+        decision is not None
+        and decision.kind in ("screening", "rescreening")
+        and (decision.api_key_id == principal.key_id or principal.scopes & {"audit", "admin"})
     )
     if decision is None or not visible:
         raise ProblemError("unknown_screening", f"No screening {screening_id!r}")
-    return record_json(decision.response)
+    root = json.loads(decision.response).get("screening_id") or screening_id
+    headers = {"Link": f'</v1/screenings/{root}/versions>; rel="version-history"'}
+    latest = await run_in_threadpool(monitoring.latest_id, engine, screening_id)
+    if latest is not None and latest != screening_id:
+        headers["Chipclass-Latest-Version"] = latest
+    return record_json(decision.response, headers=headers)
+
+
+@router.get(
+    "/screenings/{screening_id}/versions",
+    operation_id="get_screening_versions",
+    response_model=ScreeningHistory,
+    responses={**COMMON, **responses("unknown_screening", "database_unavailable")},
+)
+async def get_screening_versions(
+    screening_id: ScreeningId, engine: EngineDep, principal: ScreenerOrAuditor
+) -> ScreeningHistory:
+    """The chain of versions of a screening, latest first, and whether it is still kept open."""
+    found = await run_in_threadpool(monitoring.history, engine, screening_id, _who(principal))
+    return _history_out(found)
+
+
+def _history_out(found: monitoring.History) -> ScreeningHistory:
+    m = found.monitor
+    return ScreeningHistory(
+        screening_id=found.screening_id,
+        reference=found.versions[-1].version.reference,
+        monitor=None
+        if m is None
+        else MonitorStatus(
+            status=m.status,
+            open_until=m.open_until,
+            version=m.version,
+            latest_decision_id=m.latest_decision_id,
+            closed_at=m.closed_at,
+            close_reason=m.close_reason,
+        ),
+        versions=[
+            ScreeningVersionOut(
+                decision_id=row.version.decision_id,
+                version=row.version.version,
+                outcome=row.version.outcome,
+                created_at=row.version.created_at,
+                screening=ScreeningResponse.model_validate(row.response),
+            )
+            for row in found.versions
+        ],
+    )
+
+
+@router.post(
+    "/screenings/{screening_id}/close",
+    operation_id="close_screening",
+    response_model=ScreeningHistory,
+    responses={**COMMON, **responses("unknown_screening", "conflict", "payload_too_large", "unsupported_media_type")},
+)
+async def close_screening(
+    request: Request, screening_id: ScreeningId, body: CloseRequest, engine: EngineDep, principal: Screener
+) -> ScreeningHistory:
+    """End monitoring of an open screening (shipped or cancelled). Recorded in the decision log and
+    announced as a `screening.closed` event; a closed screening is never screened again."""
+    who = _who(principal)
+    ttl = request.app.state.writer.ttl
+    request_id = request.scope["state"]["request_id"]
+    await run_in_threadpool(monitoring.close, engine, screening_id, body.status, body.reason, who, request_id, ttl)
+    request.app.state.events.notify()
+    found = await run_in_threadpool(monitoring.history, engine, screening_id, who)
+    return _history_out(found)

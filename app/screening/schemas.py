@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from app.catalog.schemas import AcceleratorId, SpecIn
+from app.http import UtcDatetime
 from app.rules.classify import (
     CitationOut,
     RulesetClassification,
@@ -37,6 +38,7 @@ DETERMINED = Field(
 RANGE_ANALYSIS = Field(
     None, description="Present when a figure is a range: whether the range decides, and where each outcome holds"
 )
+from app.rules.outcome import Action, Outcome
 
 CountryCode = Annotated[
     str,
@@ -173,6 +175,13 @@ class ScreeningRequest(BaseModel):
         default_factory=list,
         description="Evaluate as if these rulesets applied; a hypothetical answer is not stored as a decision",
     )
+    open_until: date | None = Field(
+        None,
+        description="Keep this screening open until this day (the expected ship date, at most "
+        "CHIPCLASS_MONITOR_MAX_DAYS ahead): it is screened again after every rule change, and a new "
+        "version is stored (with a `screening.outcome_changed` event) when an outcome changes. "
+        "Close it earlier with POST /v1/screenings/{id}/close",
+    )
 
     @field_validator("lines")
     @classmethod
@@ -202,9 +211,29 @@ class LineResult(BaseModel):
     reasons: list[Reason]
     license_exceptions: list[ExceptionOut] = Field(description="Exceptions that cover every reason of this line")
     review_policy: str | None
+    outcome: Outcome = Field(
+        description="clear: no licence required; exception: a licence exception covers every reason; "
+        "license_required: apply for a licence; undetermined: a deciding figure is missing or uncertain"
+    )
+    action: Action = Field(description="release, or hold (licence, undetermined, or an exception's notification)")
+    notification_required: bool = Field(
+        description="The exception covering this line needs prior notification to BIS: hold until its review ends"
+    )
     warnings: list[str]
     determined: bool = DETERMINED
     range_analysis: RangeAnalysis | None = RANGE_ANALYSIS
+
+
+class Cause(BaseModel):
+    """Why a screening was screened again: a reference-data change, a dated change taking effect, or both."""
+
+    reference_revision: int = Field(description="The reference-data revision screened against")
+    previous_revision: int = Field(description="The revision the superseded version was checked against")
+    on: date = Field(description="The day screened as of")
+    previous_on: date = Field(description="The day the superseded version was last checked as of")
+    taking_effect: list[str] = Field(
+        description="Rulesets and Country Group changes whose effective date passed between the two days"
+    )
 
 
 class Provenance(BaseModel):
@@ -222,6 +251,8 @@ class ScreeningResponse(BaseModel):
     determined: bool = Field(
         True, description="False when a ranged figure decides the outcome of any line (see that line)"
     )
+    outcome: Outcome = Field(description="The most restrictive outcome of the lines")
+    action: Action = Field(description="hold when any line is held, else release")
     destination: str
     treated_as: str
     end_user: EndUser
@@ -230,6 +261,12 @@ class ScreeningResponse(BaseModel):
     lines: list[LineResult]
     warnings: list[str]
     provenance: Provenance
+    screening_id: str | None = Field(
+        None, description="The screening this answer is a version of (its first decision id); null if hypothetical"
+    )
+    open_until: date | None = Field(None, description="Monitored (re-screened on rule changes) until this day")
+    supersedes: str | None = Field(None, description="The decision this re-screening replaces")
+    cause: Cause | None = Field(None, description="Why this re-screening was made")
     disclaimer: str = DISCLAIMER
     # each line's JSON, as `model_dump_json` would write it, assembled by the service from pieces
     # serialised once per distinct line (see app/screening/service.py `render`)
@@ -260,3 +297,52 @@ class HistoryResponse(BaseModel):
     intervals: list[HistoryInterval]
     data_version: str
     disclaimer: str = DISCLAIMER
+
+
+class CloseRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "shipped", "reason": "shipped on AWB 176-12345675"}]}
+    )
+    status: Literal["shipped", "cancelled"] = Field(description="Why monitoring ends")
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+    ] = Field(description="A human reason, kept in the decision log (e.g. the shipment or cancellation note)")
+
+
+class MonitorStatus(BaseModel):
+    status: Literal["open", "shipped", "cancelled", "expired"]
+    open_until: date
+    version: int = Field(description="The number of the latest version")
+    latest_decision_id: str
+    closed_at: UtcDatetime | None
+    close_reason: str | None
+
+
+class ScreeningVersionOut(BaseModel):
+    decision_id: str
+    version: int
+    outcome: Outcome
+    created_at: UtcDatetime
+    screening: ScreeningResponse = Field(description="The version exactly as stored")
+
+
+class ScreeningHistory(BaseModel):
+    screening_id: str
+    reference: str | None
+    monitor: MonitorStatus | None = Field(description="null: the screening was not kept open")
+    versions: list[ScreeningVersionOut] = Field(description="Latest first")
+
+
+class ScreeningSummary(BaseModel):
+    screening_id: str
+    decision_id: str
+    version: int
+    reference: str | None
+    outcome: Outcome
+    created_at: UtcDatetime
+    status: Literal["open", "shipped", "cancelled", "expired"] | None = Field(description="null: not kept open")
+
+
+class ScreeningList(BaseModel):
+    items: list[ScreeningSummary] = Field(description="Newest first")
+    next_cursor: str | None

@@ -13,7 +13,7 @@ from app.answers import Prepared, prepare
 from app.errors import FieldProblem, ProblemError, field_error
 from app.regulations import loader
 from app.regulations.snapshot import Snapshot
-from app.rules import licensing, metrics, ranges
+from app.rules import licensing, metrics, outcome, ranges
 from app.rules.book import Spec
 from app.rules.classify import Classification, UndeterminedError, citation_out
 from app.rules.licensing import Party, RulesetError, Selection
@@ -199,13 +199,13 @@ def _party(
     return party, list(licensing.destination_warnings(book, party, destination, alias, on))
 
 
-Outcome = tuple[Classification, licensing.Licensing, RangeAnalysis | None]
+LineAnswer = tuple[Classification, licensing.Licensing, RangeAnalysis | None]
 
 
 def _line(
     snap: Snapshot, selection: Selection, ids: tuple[str, ...], item: Item, party: Party, on: date, pointer: str
-) -> Outcome:
-    def compute() -> Outcome:
+) -> LineAnswer:
+    def compute() -> LineAnswer:
         try:
             return ranges.classify_and_license(snap.book, selection, item.spec, party, on)
         except metrics.SpecError as exc:
@@ -242,6 +242,7 @@ def _line_fields(
 
     def build() -> LinePieces:
         c, lic, analysis = _line(snap, selection, ids, item, party, on, pointer)
+        disposition = outcome.of_line(lic, undetermined=analysis is not None and analysis.decisive)
         full = LineResult(
             key="-",
             accelerator_id=item.accelerator_id,
@@ -251,6 +252,9 @@ def _line_fields(
             reasons=list(lic.reasons),
             license_exceptions=list(lic.license_exceptions),
             review_policy=lic.review_policy,
+            outcome=disposition.outcome,
+            action=disposition.action,
+            notification_required=disposition.notification_required,
             warnings=list(
                 dict.fromkeys(
                     lic.warnings
@@ -353,6 +357,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         hypothetical=selection.hypothetical,
         license_required=any(line.license_required for line in lines),
         determined=all(line.determined for line in lines),
+        outcome=outcome.most_restrictive(line.outcome for line in lines),
+        action="hold" if any(line.action == "hold" for line in lines) else "release",
         destination=req.destination,
         treated_as=party.destination,
         end_user=req.end_user,
@@ -367,6 +373,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             evaluated_at=now,
             engine=ENGINE,
         ),
+        screening_id=decision_id,
+        open_until=req.open_until,
     )
     response._line_json = line_json
     return response

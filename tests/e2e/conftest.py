@@ -119,6 +119,7 @@ class Servers:
         reload_interval_s: float = 1.0,
         wait: bool = True,
         args: tuple[str, ...] = (),
+        env_overrides: dict[str, str] | None = None,
     ) -> Server:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHIPCLASS_")}
@@ -132,6 +133,7 @@ class Servers:
                 "CHIPCLASS_LOG_LEVEL": "WARNING",
                 "CHIPCLASS_SHUTDOWN_GRACE_S": "2",
                 "PYTHONUNBUFFERED": "1",
+                **(env_overrides or {}),
             }
         )
         index = len(self.started)

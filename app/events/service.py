@@ -1,0 +1,119 @@
+"""Events: appended in the caller's transaction (the outbox), read in order, waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from ulid import ULID
+
+from app.events.models import Event, EventHead
+
+EventType = Literal[
+    "screening.created",
+    "screening.outcome_changed",
+    "screening.closed",
+    "reference.changed",
+    "webhook.test",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+
+
+def append(session: Session, type_: EventType, data: dict[str, Any], subject: str | None = None) -> Event:
+    """Add an event to the caller's transaction; it exists exactly when that transaction commits.
+
+    Call it after the caller's own writes and their locks: it takes the ``event_head`` row lock last,
+    so lock order is always (the caller's head, then this one) and two writers never deadlock.
+    """
+    seq = session.execute(
+        update(EventHead)
+        .where(col(EventHead.id) == 1)
+        .values(last_seq=EventHead.last_seq + 1)
+        .returning(col(EventHead.last_seq))
+    ).scalar_one()
+    event = Event(
+        seq=seq,
+        id=f"msg_{ULID()}",
+        type=type_,
+        created_at=datetime.now(UTC),
+        subject=subject,
+        payload=json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
+    )
+    session.add(event)
+    return event
+
+
+def page(engine: Engine, after: int, types: Sequence[str], limit: int) -> list[Event]:
+    with Session(engine) as session:
+        query = select(Event).where(col(Event.seq) > after)
+        if types:
+            query = query.where(col(Event.type).in_(list(types)))
+        return list(session.exec(query.order_by(col(Event.seq)).limit(limit)))
+
+
+def last_seq(engine: Engine) -> int:
+    with Session(engine) as session:
+        head = session.get(EventHead, 1)
+        return head.last_seq if head is not None else 0
+
+
+def document(event: Event) -> dict[str, Any]:
+    """An event as published, on the pull API and as the body of every webhook delivery."""
+    created = event.created_at if event.created_at.tzinfo else event.created_at.replace(tzinfo=UTC)
+    return {
+        "id": event.id,
+        "seq": event.seq,
+        "type": event.type,
+        "timestamp": created.isoformat().replace("+00:00", "Z"),
+        "subject": event.subject,
+        "data": json.loads(event.payload),
+    }
+
+
+def body(event: Event) -> str:
+    return json.dumps(document(event), separators=(",", ":"), ensure_ascii=False)
+
+
+class Signal:
+    """Wakes long-polling readers and the webhook dispatcher when this process commits events.
+
+    A broadcast: every waiter holding the current generation wakes. Take ``generation()`` before
+    reading the database, then ``wait`` on it, so a commit between the read and the wait is not
+    missed. Other replicas' events are found by polling: waiters also wake on their timeout.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event = asyncio.Event()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def generation(self) -> asyncio.Event:
+        return self._event
+
+    def notify(self) -> None:
+        """Thread-safe: called after a commit that wrote events."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self) -> None:
+        fired, self._event = self._event, asyncio.Event()
+        fired.set()
+
+    @staticmethod
+    async def wait(generation: asyncio.Event, seconds: float) -> None:
+        """Until the generation fires or ``seconds`` pass, whichever is first."""
+        try:
+            async with asyncio.timeout(seconds):
+                await generation.wait()
+        except TimeoutError:
+            return
