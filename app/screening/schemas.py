@@ -27,6 +27,7 @@ from app.rules.classify import (
     TppResult,
 )
 from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
+from app.rules.outcome import Action, Outcome
 from app.rules.ranges import RangeAnalysis
 from app.text import NO_CONTROLS, NOT_BLANK_NO_CONTROLS, NoControls
 
@@ -38,7 +39,6 @@ DETERMINED = Field(
 RANGE_ANALYSIS = Field(
     None, description="Present when a figure is a range: whether the range decides, and where each outcome holds"
 )
-from app.rules.outcome import Action, Outcome
 
 CountryCode = Annotated[
     str,

@@ -34,8 +34,10 @@ class Receiver:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(RECEIVER), "--port", str(self.port), "--secret", self.secret]
-            + ["--out", str(self.out), "--delay", str(self.delay)],
+            [
+                *(sys.executable, str(RECEIVER), "--port", str(self.port), "--secret", self.secret),
+                *("--out", str(self.out), "--delay", str(self.delay)),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
