@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 from starlette.types import Scope, Send
+
+from app import clock
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -46,10 +47,6 @@ def prepare(body: bytes) -> Prepared:
     )
 
 
-def today() -> datetime:
-    return datetime.now(UTC)
-
-
 def matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 If-None-Match: ``*`` or any listed tag (weak comparison)."""
     if not if_none_match:
@@ -72,7 +69,7 @@ def respond(request: Request, prepared: Prepared) -> Response:
 def get_key(scope: Scope) -> tuple[str, str, bytes, str]:
     """Where a GET answer is remembered in the snapshot: path, raw query and the UTC day (an absent
     ``as_of`` means today)."""
-    return ("GET", scope["path"], scope["query_string"], today().date().isoformat())
+    return ("GET", scope["path"], scope["query_string"], clock.today().isoformat())
 
 
 class PreparedAnswers:

@@ -37,7 +37,9 @@ def _check_settings() -> None:
 def _stopped_by_sigterm(_signum: int, _frame: object) -> None:
     """uvicorn drains in-flight requests on SIGTERM and then re-raises the signal, which would end the
     process with 143: a drained stop is a clean exit, so exit 0 (or app.main's code if it refused to start)."""
-    raise SystemExit(getattr(sys.modules.get("app.main"), "exit_code", 0))
+    from app import main as app_main
+
+    raise SystemExit(app_main.exit_code)
 
 
 def _prepare_before_workers(settings: Settings) -> None:
@@ -109,10 +111,10 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 def seed() -> None:
     """Load the shipped reference data into the database (idempotent)."""
     from app.db import make_engine
-    from app.regulations import loader, service
+    from app.regulations.loader import read_reference_files
+    from app.regulations.service import seed as seed_reference
 
-    settings = get_settings()
-    report = service.seed(make_engine(settings), loader.read_reference_files())
+    report = seed_reference(make_engine(get_settings()), read_reference_files())
     typer.echo(json.dumps(report.__dict__, indent=2))
 
 
@@ -122,43 +124,42 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(help="read, screen, admin or audit; repeat for several")],
 ) -> None:
     """Create a key; the key itself is the last line of output (shown once)."""
-    from app.db import make_engine, session_scope
-    from app.security import create_key
+    from app.db import make_engine
+    from app.errors import DomainError
+    from app.keys.service import create_key
 
     try:
-        with session_scope(make_engine(get_settings())) as session:
-            row, raw = create_key(session, name, scope)
-            typer.echo(f"created key {row.id} ({name}) with scopes {', '.join(row.scopes)}", err=True)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        created = create_key(make_engine(get_settings()), name, scope)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(raw)
+    typer.echo(f"created key {created.id} ({name}) with scopes {', '.join(created.scopes)}", err=True)
+    typer.echo(created.key)
 
 
 @keys_cli.command("list")
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
-    from sqlmodel import Session, select
-
     from app.db import make_engine
-    from app.security import ApiKey
+    from app.keys.service import list_keys
 
-    with Session(make_engine(get_settings())) as session:
-        for row in session.exec(select(ApiKey)):
-            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-            typer.echo(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{row.created_at:%Y-%m-%d}\t{state}")
+    for row in list_keys(make_engine(get_settings())).items:
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        typer.echo(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{row.created_at:%Y-%m-%d}\t{state}")
 
 
 @keys_cli.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by id (takes effect within the key cache TTL on running replicas)."""
-    from app.db import make_engine, session_scope
-    from app.security import revoke
+    from app.db import make_engine
+    from app.errors import DomainError
+    from app.keys.service import revoke_key
 
-    with session_scope(make_engine(get_settings())) as session:
-        if not revoke(session, key_id):
-            typer.echo(f"no key {key_id}", err=True)
-            raise typer.Exit(1)
+    try:
+        revoke_key(make_engine(get_settings()), key_id)
+    except DomainError as exc:
+        typer.echo(f"no key {key_id}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"revoked {key_id}")
 
 
@@ -166,10 +167,10 @@ def keys_revoke(key_id: str) -> None:
 def decisions_verify() -> None:
     """Check the hash chain; exit 1 and name the first broken link if any."""
     from app.db import make_engine
-    from app.decisions.store import verify
+    from app.decisions.service import verify
 
     result = verify(make_engine(get_settings()))
-    typer.echo(json.dumps(result.__dict__, indent=2))
+    typer.echo(json.dumps(result.model_dump(), indent=2))
     if not result.ok:
         raise typer.Exit(1)
 
@@ -180,17 +181,19 @@ def classify(
     as_of: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
 ) -> None:
     """Classify a catalog accelerator offline from the shipped data (no database)."""
-    from app.regulations import loader
+    from app import clock
+    from app.catalog.service import spec_from_record
+    from app.regulations.loader import build_book, read_reference_files
     from app.rules import ranges
 
-    files = loader.read_reference_files()
-    book = loader.build_book(files, files.rulesets, files.group_changes, files.version)
+    files = read_reference_files()
+    book = build_book(files, files.rulesets, files.group_changes, files.version)
     record = next((a for a in files.accelerators if a.id == accelerator_id), None)
     if record is None:
         typer.echo(f"unknown accelerator {accelerator_id}", err=True)
         raise typer.Exit(2)
-    on = date.fromisoformat(as_of) if as_of else date.today()
-    result, analysis = ranges.classification(loader.spec_from_record(record), book.in_force(on), book)
+    on = date.fromisoformat(as_of) if as_of else clock.today()
+    result, analysis = ranges.classification(spec_from_record(record), book.in_force(on), book)
     typer.echo(f"{accelerator_id} on {on}: {result.summary}")
     if analysis is not None:
         typer.echo(f"  {analysis.summary}")
@@ -214,15 +217,29 @@ def export_openapi(
     output: Annotated[Path, typer.Option(help="Where to write; - for stdout")] = Path("openapi/openapi.json"),
 ) -> None:
     """Write the OpenAPI document generated from the app."""
-    from app.openapi import render
-
-    text = render()
+    text = openapi_text()
     if str(output) == "-":
         sys.stdout.write(text)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+def openapi_text() -> str:
+    """The app's OpenAPI document, generated from an app built on a throwaway SQLite file that is
+    never opened: rendering touches no database."""
+    import tempfile
+
+    from app.config import Settings
+    from app.main import create_app
+    from app.openapi import render
+
+    with tempfile.TemporaryDirectory(prefix="chipclass-openapi-") as tmp:
+        app = create_app(Settings(database_url=f"sqlite:///{Path(tmp) / 'unused.db'}", log_level="WARNING"))
+        text = render(app)
+        app.state.engine.dispose()
+    return text
 
 
 def main() -> None:

@@ -1,17 +1,20 @@
-"""Annotated dependencies shared by the routers."""
+"""Annotated dependencies and parameters shared by the routers (HTTP only)."""
 
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from app.errors import ProblemError
+from app.errors import DomainError
+from app.keys.schemas import Scope
+from app.keys.service import KeyVerifier, Principal
 from app.regulations.snapshot import Snapshot, SnapshotStore
-from app.security import KeyVerifier, Principal, Scope
+from app.vocabulary import AS_OF_DESCRIPTION, EARLIEST_AS_OF, LATEST_AS_OF
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
 # threadpool, a thread hop per request for what is an attribute read.
@@ -30,9 +33,7 @@ async def get_store(request: Request) -> SnapshotStore:
 
 async def get_snapshot(request: Request) -> Snapshot:
     store: SnapshotStore = request.app.state.store
-    if not store.loaded:
-        raise ProblemError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})
-    return store.current
+    return store.ready()
 
 
 class RateLimiter:
@@ -66,19 +67,19 @@ def require(*scopes: Scope) -> object:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if credentials is None or not credentials.credentials:
-            raise ProblemError(
+            raise DomainError(
                 "unauthorized", "Send an API key: Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"}
             )
         verifier: KeyVerifier = request.app.state.keys
         raw = credentials.credentials
         principal = await verifier.principal(raw)
         if principal is None:
-            raise ProblemError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            raise DomainError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         if not principal.scopes.intersection(scopes) and "admin" not in principal.scopes:
-            raise ProblemError("forbidden", f"This operation needs the scope {' or '.join(scopes)}")
+            raise DomainError("forbidden", f"This operation needs the scope {' or '.join(scopes)}")
         wait = request.app.state.rate_limiter.allow(principal.key_id)
         if wait:
-            raise ProblemError(
+            raise DomainError(
                 "rate_limited",
                 "Rate limit exceeded for this API key",
                 headers={"Retry-After": str(max(1, round(wait)))},
@@ -98,3 +99,6 @@ Admin = Annotated[Principal, require("admin")]
 Auditor = Annotated[Principal, require("audit")]
 ScreenerOrAuditor = Annotated[Principal, require("screen", "audit")]
 AnyKey = Annotated[Principal, require("read", "screen", "audit", "admin")]
+
+AsOfQuery = Annotated[date | None, Query(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION)]
+AcceleratorIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$", max_length=80)]

@@ -1,4 +1,10 @@
-"""RFC 9457 problem details: one catalogue of errors, each with a stable ``code``."""
+"""RFC 9457 problem details: one catalogue of errors, each with a stable ``code``, and the one path
+from a ``DomainError`` raised by a service to the problem+json a client reads.
+
+Services raise ``DomainError``; ``install()`` registers the handlers that render it (and FastAPI's
+own validation and HTTP errors, and database outages) with ``problem()``. No router catches and
+re-wraps an error.
+"""
 
 from __future__ import annotations
 
@@ -68,11 +74,21 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = []
 
 
-class ProblemError(Exception):
+class DomainError(Exception):
+    """A use case refused: the one error type services raise.
+
+    ``code`` is a key of ``CATALOGUE`` (it fixes status and title), ``detail`` says what went wrong
+    in words, and ``pointer`` (a JSON pointer such as ``/lines/0/quantity``, or ``query:cursor``)
+    says where; a pointer becomes the single entry of ``errors[]`` unless ``errors`` lists them.
+    ``headers`` carries what a client needs to retry (``Retry-After``, ``WWW-Authenticate``).
+    """
+
     def __init__(
         self,
         code: str,
         detail: str,
+        pointer: str | None = None,
+        *,
         errors: list[FieldProblem] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -80,12 +96,41 @@ class ProblemError(Exception):
         self.code = code
         self.status, self.title = CATALOGUE[code]
         self.detail = detail
-        self.errors = errors or []
+        self.pointer = pointer
+        if errors is None:
+            errors = [FieldProblem(pointer=pointer, detail=detail)] if pointer is not None else []
+        self.errors = errors
         self.headers = headers or {}
 
 
-def field_error(pointer: str, detail: str) -> ProblemError:
-    return ProblemError("validation_error", f"{pointer}: {detail}", [FieldProblem(pointer=pointer, detail=detail)])
+def field_error(pointer: str, detail: str) -> DomainError:
+    """A 422 for one input field: ``detail`` prefixed with the pointer, and one ``errors[]`` entry."""
+    return DomainError(
+        "validation_error", f"{pointer}: {detail}", errors=[FieldProblem(pointer=pointer, detail=detail)]
+    )
+
+
+def problem(
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[FieldProblem] | None = None,
+    status: int | None = None,
+) -> Problem:
+    """The problem body: built here and nowhere else (the handlers and the edge middleware use it)."""
+    default_status, title = CATALOGUE[code]
+    return Problem(
+        type=PROBLEM_TYPE + code,
+        title=title,
+        status=status or default_status,
+        detail=detail,
+        instance=instance,
+        code=code,
+        request_id=request_id,
+        errors=errors or [],
+    )
 
 
 def problem_response(
@@ -96,25 +141,13 @@ def problem_response(
     headers: dict[str, str] | None = None,
     status: int | None = None,
 ) -> JSONResponse:
-    default_status, title = CATALOGUE[code]
     request_id = None
     instance = None
     if request is not None:
         request_id = request.scope.get("state", {}).get("request_id")
         instance = request.url.path
-    body = Problem(
-        type=PROBLEM_TYPE + code,
-        title=title,
-        status=status or default_status,
-        detail=detail,
-        instance=instance,
-        code=code,
-        request_id=request_id,
-        errors=errors or [],
-    )
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=status or default_status, headers=headers, media_type=MEDIA_TYPE
-    )
+    body = problem(code, detail, instance=instance, request_id=request_id, errors=errors, status=status)
+    return JSONResponse(body.model_dump(mode="json"), status_code=body.status, headers=headers, media_type=MEDIA_TYPE)
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -150,8 +183,8 @@ def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ProblemError)
-    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(request, exc.code, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)

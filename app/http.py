@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from typing import Annotated
 
 from fastapi import Request, Response
-from pydantic import AfterValidator, BaseModel
-
-from app.regulations.snapshot import Snapshot
+from pydantic import BaseModel
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-"""A stored timestamp as RFC 3339 with an offset (SQLite hands back naive UTC datetimes)."""
-
-
-def cached_json(request: Request, snap: Snapshot, model: BaseModel) -> Response:
+def cached_json(request: Request, data_version: str, model: BaseModel) -> Response:
     """Reference data: strong ETag per data version and URL; 304 on If-None-Match."""
-    key = f"{snap.data_version}|{request.url.path}?{request.url.query}"
+    key = f"{data_version}|{request.url.path}?{request.url.query}"
     etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     match = request.headers.get("if-none-match")
@@ -32,7 +20,7 @@ def cached_json(request: Request, snap: Snapshot, model: BaseModel) -> Response:
 
 
 def record_json(body: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A stored decision, byte for byte as first returned; never cached."""
+    """A stored record (a decision, a new key), byte for byte as first returned; never cached."""
     return Response(
         body,
         status_code=status_code,

@@ -21,30 +21,29 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from app import migrate
+from app import clock, migrate
 from app.answers import PreparedAnswers
 from app.catalog.router import router as catalog_router
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
-from app.decisions.store import DecisionWriter
+from app.decisions.service import DecisionWriter
 from app.deps import RateLimiter
 from app.errors import install
 from app.events import service as events
 from app.events.router import router as events_router
 from app.failures import failures
-from app.keys import router as keys_router
+from app.keys.router import router as keys_router
+from app.keys.service import KeyVerifier, add_key, has_any_key
 from app.observability import EdgeMiddleware, Metrics, configure_logging, probe_loop_lag, settle_heap, watch_gc
 from app.openapi import document
 from app.operations import router as operations_router
-from app.regulations import loader
-from app.regulations import service as reference
+from app.regulations.loader import ReferenceFiles, read_reference_files
 from app.regulations.router import router as regulations_router
+from app.regulations.service import seed
 from app.regulations.snapshot import SnapshotStore
 from app.screening import monitoring
-from app.screening import service as screening
 from app.screening.router import router as screening_router
-from app.security import KeyVerifier, create_key, has_any_key
 from app.ui.router import router as ui_router
 from app.webhooks import service as webhooks
 from app.webhooks.router import router as webhooks_router
@@ -70,15 +69,15 @@ def bootstrap(app: FastAPI) -> None:
     app.state.store.refresh(force=True)
 
 
-def prepare_database(settings: Settings, engine: Engine, files: loader.ReferenceFiles) -> None:
+def prepare_database(settings: Settings, engine: Engine, files: ReferenceFiles) -> None:
     """Blocking and idempotent: migrate (or check the schema), seed, make sure a key exists."""
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
-        log.info("database schema at head", extra={"heads": sorted(migrate.heads(settings.database_url))})
-    elif not migrate.at_head(engine, settings.database_url):
+        log.info("database schema at head", extra={"heads": sorted(migrate.heads())})
+    elif not migrate.at_head(engine):
         raise SchemaBehind("database schema is not at head (CHIPCLASS_MIGRATE_ON_START=false): run `chipclass migrate`")
     if settings.seed_on_start:
-        report = reference.seed(engine, files)
+        report = seed(engine, files)
         if report.changed:
             log.info("reference data seeded", extra={"report": report.__dict__})
     with session_scope(engine) as session:
@@ -89,7 +88,7 @@ def ensure_key(session: Session, settings: Settings) -> None:
     if has_any_key(session):
         return
     if settings.bootstrap_admin_key is not None:
-        create_key(session, "bootstrap-admin", ["admin"], settings.bootstrap_admin_key.get_secret_value())
+        add_key(session, "bootstrap-admin", ["admin"], settings.bootstrap_admin_key.get_secret_value())
         log.info("admin key created from CHIPCLASS_BOOTSTRAP_ADMIN_KEY")
         return
     if settings.environment == "production":
@@ -97,7 +96,7 @@ def ensure_key(session: Session, settings: Settings) -> None:
             "production mode with no API keys: set CHIPCLASS_BOOTSTRAP_ADMIN_KEY "
             "or create one with `chipclass keys create`"
         )
-    _, raw = create_key(session, "first-start-admin", ["admin"])
+    _, raw = add_key(session, "first-start-admin", ["admin"])
     # printed once, on stdout, so the operator can copy it; it is stored only as a hash
     print(f"chipclass: created admin API key (shown once): {raw}", flush=True)
 
@@ -163,7 +162,7 @@ async def _monitor(app: FastAPI) -> None:
         if store.loaded:
             try:
                 report = await asyncio.to_thread(
-                    monitoring.sweep, app.state.engine, store.current, screening.today(), ttl, settings.monitor_batch
+                    monitoring.sweep, app.state.engine, store.current, clock.today(), ttl, settings.monitor_batch
                 )
                 if report.changed or report.expired:
                     log.info("open screenings re-screened", extra={"report": report.__dict__})
@@ -246,7 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
-    app.state.store = SnapshotStore(engine, loader.read_reference_files())
+    app.state.store = SnapshotStore(engine, read_reference_files())
     app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.ready_error = "starting"

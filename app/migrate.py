@@ -38,7 +38,8 @@ def _script_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(config("sqlite://")).get_heads())
 
 
-def heads(database_url: str) -> set[str]:
+def heads() -> set[str]:
+    """The revision heads this build ships (what ``at_head`` compares the database with)."""
     return set(_script_heads())
 
 
@@ -47,5 +48,5 @@ def current(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 
-def at_head(engine: Engine, database_url: str) -> bool:
-    return current(engine) == heads(database_url)
+def at_head(engine: Engine) -> bool:
+    return current(engine) == heads()

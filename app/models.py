@@ -1,11 +1,12 @@
-"""Every table, imported in one place for Alembic."""
+"""Every table, imported in one place for Alembic (``alembic/env.py``)."""
 
 from app.catalog.models import Accelerator
-from app.decisions.models import Decision, DecisionChain, IdempotencyRecord
+from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.events.models import Event, EventHead
-from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset
+from app.keys.models import ApiKey
+from app.regulations.models import CountryGroupChange, Ruleset, RulesetRevision
+from app.revision import ReferenceState
 from app.screening.models import ScreeningMonitor, ScreeningVersion
-from app.security import ApiKey
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -14,11 +15,13 @@ __all__ = [
     "CountryGroupChange",
     "Decision",
     "DecisionChain",
+    "DecisionRuleset",
     "Event",
     "EventHead",
     "IdempotencyRecord",
     "ReferenceState",
     "Ruleset",
+    "RulesetRevision",
     "ScreeningMonitor",
     "ScreeningVersion",
     "WebhookDelivery",

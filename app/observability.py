@@ -25,9 +25,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import CATALOGUE, MEDIA_TYPE, PROBLEM_TYPE
+from app.errors import CATALOGUE, MEDIA_TYPE, FieldProblem, problem
 from app.failures import failures
-from app.security import KeyVerifier
+from app.keys.service import KeyVerifier
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_log = logging.getLogger("chipclass.access")
@@ -183,22 +183,6 @@ def duplicate_key(body: bytes) -> str | None:
     return None
 
 
-def _problem(code: str, detail: str, request_id: str, path: str, pointer: str | None = None) -> bytes:
-    status, title = CATALOGUE[code]
-    return json.dumps(
-        {
-            "type": PROBLEM_TYPE + code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-            "code": code,
-            "request_id": request_id,
-            "errors": [{"pointer": pointer, "detail": detail}] if pointer else [],
-        }
-    ).encode()
-
-
 FastPath = Callable[[Scope, dict[bytes, bytes], Send], Awaitable[bool]]
 """Answers a request before FastAPI when it can (True), e.g. ``app.answers.PreparedAnswers``."""
 
@@ -252,8 +236,9 @@ class EdgeMiddleware:
                     "headers": [(b"content-type", MEDIA_TYPE.encode()), *extra],
                 }
             )
-            body = _problem(code, detail, request_id, scope["path"], pointer)
-            await send({"type": "http.response.body", "body": body})
+            errors = [FieldProblem(pointer=pointer, detail=detail)] if pointer else None
+            body = problem(code, detail, instance=scope["path"], request_id=request_id, errors=errors)
+            await send({"type": "http.response.body", "body": body.model_dump_json().encode()})
 
         too_large = f"The body may be at most {self.max_body} bytes"
         try:

@@ -29,7 +29,7 @@ async def readyz(request: Request) -> Any:
     checks: dict[str, str] = {}
     try:
         at_head = await asyncio.wait_for(
-            run_in_threadpool(migrate.at_head, request.app.state.engine, settings.database_url),
+            run_in_threadpool(migrate.at_head, request.app.state.engine),
             timeout=settings.db_connect_timeout_s + 1,
         )
         checks["database"] = "ok"

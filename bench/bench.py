@@ -316,6 +316,7 @@ def engine_rate(database: str, seconds: float) -> tuple[float, float, float, int
     sys.path.insert(0, str(ROOT))
     from app.config import Settings
     from app.db import make_engine
+    from app.errors import DomainError
     from app.regulations import loader
     from app.regulations.snapshot import SnapshotStore
     from app.rules import licensing, metrics, ranges
@@ -341,7 +342,7 @@ def engine_rate(database: str, seconds: float) -> tuple[float, float, float, int
     for on in days:
         selection = licensing.select(book, on, on)
         ids = tuple(r.id for r in selection.rulesets)
-        for accelerator_id in snap.specs:
+        for accelerator_id in snap.catalog.specs:
             for party in parties:
                 work.append((selection, ids, accelerator_id, party, on))
 
@@ -351,7 +352,7 @@ def engine_rate(database: str, seconds: float) -> tuple[float, float, float, int
                 item = service._catalog_item(snap, accelerator_id)
                 assert item is not None
                 service._line_fields(snap, selection, ids, item, party, on, "")
-            except (UndeterminedError, metrics.SpecError, service.ProblemError):
+            except (UndeterminedError, metrics.SpecError, DomainError):
                 pass
         return len(work)
 

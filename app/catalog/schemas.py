@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.decimals import PositiveDecimal
 from app.text import NO_CONTROLS, NoControls
+from app.vocabulary import Short
 
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"]
 Positive = PositiveDecimal
 AcceleratorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
-Short = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=300, pattern=NO_CONTROLS)]
 SourceKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 
 _strict = ConfigDict(extra="forbid")
@@ -138,6 +138,12 @@ class AcceleratorCreate(AcceleratorRecord):
 class AcceleratorRead(AcceleratorCreate):
     """A catalog entry with the sources its figures cite."""
 
+    data_version: str
+
+
+class AcceleratorPage(BaseModel):
+    items: list[AcceleratorRead]
+    next_cursor: str | None
     data_version: str
 
 

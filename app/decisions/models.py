@@ -1,3 +1,6 @@
+"""Tables of the decision log: decisions (hash-chained), the chain head, idempotency records and
+the rulesets each decision used."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -46,3 +49,17 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     decision_id: str = Field(max_length=26)
     created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False, index=True))
+
+
+class DecisionRuleset(SQLModel, table=True):
+    """Which rulesets a decision used: one row per (decision, ruleset), written with the decision.
+
+    The same list is in ``decision.rulesets`` (hashed into the chain); this table answers "did any
+    decision use ruleset X" from an index instead of a search through text.
+    """
+
+    __tablename__ = "decision_ruleset"
+    # no foreign key: the decision table is append-only (triggers), and a tampering test that
+    # removes a decision must find the chain broken, not be stopped by a constraint
+    decision_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    ruleset_id: str = Field(max_length=80, primary_key=True, index=True)

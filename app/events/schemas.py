@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.events.service import EventType
-from app.http import UtcDatetime
+from app.vocabulary import UtcDatetime
 
 
 class EventRecord(BaseModel):

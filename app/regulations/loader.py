@@ -17,24 +17,11 @@ import pycountry
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
-from app.catalog.schemas import (
-    AcceleratorCreate,
-    AcceleratorRecord,
-    Source,
-    SpecIn,
-    SpecUsAvailability,
-    UsAvailability,
-)
-from app.regulations.schemas import (
-    CitationDoc,
-    CountryCode,
-    CountrySetDoc,
-    GroupChangeDoc,
-    GroupCode,
-    ItemScopeDoc,
-    RulesetDoc,
-)
+from app.catalog.schemas import AcceleratorCreate
+from app.catalog.service import parse_shipped
+from app.regulations.schemas import CitationDoc, CountrySetDoc, GroupChangeDoc, ItemScopeDoc, RulesetDoc
 from app.rules import book as b
+from app.vocabulary import CountryCode, GroupCode
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -101,18 +88,6 @@ def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
         digest.update(name.encode() + b"\0" + (data_dir / name).read_bytes())
     rules = _yaml(data_dir / "rulesets.yaml")
     groups = _yaml(data_dir / "country_groups.yaml")
-    catalog = _yaml(data_dir / "accelerators.yaml")
-    sources = {k: Source.model_validate(v) for k, v in catalog["sources"].items()}
-    accelerators = []
-    for raw in catalog["accelerators"]:
-        record = AcceleratorRecord.model_validate(raw)
-        used = cited_sources(record)
-        missing = used - sources.keys()
-        if missing:
-            raise ValueError(f"accelerator {record.id}: unknown sources {sorted(missing)}")
-        accelerators.append(
-            AcceleratorCreate.model_validate({**raw, "sources": {k: sources[k].model_dump() for k in sorted(used)}})
-        )
     return ReferenceFiles(
         version=str(manifest["version"]),
         digest=digest.hexdigest(),
@@ -123,28 +98,11 @@ def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
         group_base=TypeAdapter(dict[GroupCode, list[CountryCode]]).validate_python(groups["base"]),
         group_citation=CitationDoc.model_validate(groups["citation"]),
         group_changes=TypeAdapter(list[GroupChangeDoc]).validate_python(groups["changes"]),
-        accelerators=accelerators,
+        accelerators=parse_shipped(_yaml(data_dir / "accelerators.yaml")),
     )
 
 
-def cited_sources(record: AcceleratorRecord) -> set[str]:
-    keys = {t.source for t in record.throughput} | {record.die_area_mm2.source}
-    for fig in (
-        record.memory_bandwidth_gbps,
-        record.interconnect_bandwidth_gbps,
-        record.datacenter_evidence,
-        record.us_available,
-    ):
-        if fig is not None:
-            keys.add(fig.source)
-    return keys
-
-
 # --- documents -> engine objects (pure conversion) ---------------------------------------------
-
-
-def _num(value: Decimal) -> Fraction:
-    return Fraction(value)
 
 
 def citation(doc: CitationDoc) -> b.Citation:
@@ -156,7 +114,7 @@ def _condition(raw: tuple[Any, ...]) -> b.Condition:
     if isinstance(value, bool):
         return b.Condition(metric, op, value, str(value).lower())
     if isinstance(value, Decimal):
-        return b.Condition(metric, op, _num(value), f"{value:f}")
+        return b.Condition(metric, op, Fraction(value), f"{value:f}")
     return b.Condition(metric, op, tuple(value), ", ".join(value))
 
 
@@ -333,69 +291,6 @@ def build_book(
         ),
         country_names=COUNTRY_NAMES,
         data_version=data_version,
-    )
-
-
-def _point(value: Decimal | None) -> Fraction | None:
-    return _num(value) if value is not None else None
-
-
-def us_availability(fact: UsAvailability | SpecUsAvailability | None) -> b.UsAvailability | None:
-    if fact is None:
-        return None
-    source = fact.source if isinstance(fact, UsAvailability) else None
-    note = fact.note if isinstance(fact, UsAvailability) else None
-    return b.UsAvailability(fact.value, fact.as_of, source, note)
-
-
-def spec_from_record(record: AcceleratorRecord) -> b.Spec:
-    """The engine's spec; a figure given as a range is None there and listed in ``ranges``."""
-    ranges: list[b.FigureRange] = []
-    for i, t in enumerate(record.throughput):
-        if t.min is not None and t.max is not None:
-            ranges.append(b.FigureRange(f"throughput.{i}", _num(t.min), _num(t.max), t.source, t.note))
-    figures = {
-        "die_area_mm2": record.die_area_mm2,
-        "memory_bandwidth_gbps": record.memory_bandwidth_gbps,
-        "interconnect_bandwidth_gbps": record.interconnect_bandwidth_gbps,
-    }
-    for name, fig in figures.items():
-        if fig is not None and fig.min is not None and fig.max is not None:
-            ranges.append(b.FigureRange(name, _num(fig.min), _num(fig.max), fig.source, fig.note))
-    return b.Spec(
-        throughput=tuple(b.Throughput(t.precision, _point(t.dense_tops), t.source, t.note) for t in record.throughput),
-        datacenter=record.datacenter,
-        die_area_mm2=_point(record.die_area_mm2.value),
-        memory_bandwidth_gbps=_point(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,
-        interconnect_bandwidth_gbps=_point(record.interconnect_bandwidth_gbps.value)
-        if record.interconnect_bandwidth_gbps
-        else None,
-        kind=record.kind,
-        ranges=tuple(ranges),
-        us_available=us_availability(record.us_available),
-    )
-
-
-def spec_from_input(spec: SpecIn) -> b.Spec:
-    """A caller's spec; sparse figures are halved here, explicitly (Technical Note 3)."""
-    return b.Spec(
-        throughput=tuple(
-            b.Throughput(
-                t.precision,
-                _num(t.dense_tops) / 2 if t.sparse else _num(t.dense_tops),
-                None,
-                "sparse figure halved (Technical Note 3)" if t.sparse else None,
-            )
-            for t in spec.throughput
-        ),
-        datacenter=spec.datacenter,
-        die_area_mm2=_num(spec.die_area_mm2) if spec.die_area_mm2 is not None else None,
-        memory_bandwidth_gbps=_num(spec.memory_bandwidth_gbps) if spec.memory_bandwidth_gbps is not None else None,
-        interconnect_bandwidth_gbps=_num(spec.interconnect_bandwidth_gbps)
-        if spec.interconnect_bandwidth_gbps is not None
-        else None,
-        kind=spec.kind,
-        us_available=us_availability(spec.us_available),
     )
 
 

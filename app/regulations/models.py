@@ -1,3 +1,5 @@
+"""Tables of the regulations package: ruleset versions and dated Country Group changes."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -59,12 +61,3 @@ class CountryGroupChange(SQLModel, table=True):
             "effective": self.effective,
             "citation": self.citation,
         }
-
-
-class ReferenceState(SQLModel, table=True):
-    """One row: bumped on every reference-data change so replicas know to reload."""
-
-    __tablename__ = "reference_state"
-    id: int = Field(default=1, primary_key=True)
-    revision: int = 0
-    updated_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))

@@ -7,14 +7,24 @@ values, at least one citation, a sane effective range.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from app.decimals import ThresholdDecimal
 from app.text import NO_CONTROLS, NoControls
+from app.vocabulary import (
+    ALL_TRANSACTIONS,
+    CountryCode,
+    GroupCode,
+    PartyBasis,
+    Short,
+    SourceKind,
+    Text,
+    TransactionType,
+    UtcDatetime,
+)
 
-SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
 NumericMetric = Literal[
     "tpp",
     "performance_density",
@@ -24,12 +34,7 @@ NumericMetric = Literal[
     "memory_plus_interconnect_gbps",
 ]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.()_: -]{0,79}$")]
-Text = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=2000, pattern=NO_CONTROLS)]
-Short = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=300, pattern=NO_CONTROLS)]
 Eccn = Annotated[str, StringConstraints(pattern=r"^[0-9][A-Z][0-9]{3}(\.[a-z])?$")]
-CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-GroupCode = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
-Group = Annotated[str, StringConstraints(pattern=r"^[A-E]:[0-9]$")]
 
 NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], ThresholdDecimal]
 FlagCondition = tuple[Literal["datacenter"], Literal["=="], StrictBool]
@@ -88,9 +93,7 @@ class CountrySetDoc(BaseModel):
         return self
 
 
-Transaction = Literal["export", "reexport", "transfer"]
-TransactionTypes = Annotated[list[Transaction], Field(min_length=1, max_length=3)]
-ALL_TRANSACTIONS: list[Transaction] = ["export", "reexport", "transfer"]
+TransactionTypes = Annotated[list[TransactionType], Field(min_length=1, max_length=3)]
 Section = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROLS)]
 
 
@@ -156,8 +159,8 @@ class ReviewPolicyDoc(BaseModel):
     label: Short
     citation: Short
     destinations: CountrySetDoc
-    bases: Annotated[list[Literal["destination", "headquarters"]], Field(min_length=1, max_length=2)]
-    transaction_types: Annotated[list[Literal["export", "reexport", "transfer"]], Field(min_length=1, max_length=3)]
+    bases: Annotated[list[PartyBasis], Field(min_length=1, max_length=2)]
+    transaction_types: TransactionTypes
     items: ItemScopeDoc
     review_policy: Short
     conditions_text: Text | None = None
@@ -265,8 +268,76 @@ class GroupChangeDoc(BaseModel):
             ]
         },
     )
-    group: Group
+    group: GroupCode
     country: CountryCode
     action: Literal["add", "remove"]
     effective: date
     citation: CitationDoc
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+class RulesetSummary(BaseModel):
+    id: str
+    family: str
+    title: str
+    effective_from: date
+    effective_to: date | None = Field(description="Exclusive end, including an end set by a superseding ruleset")
+    superseded_by: str | None
+    enforced: bool
+    source_kind: str
+    in_force_today: bool
+
+
+class RulesetRead(RulesetDoc):
+    effective_to_derived: date | None = Field(description="End date after applying `supersedes` links")
+    superseded_by: str | None
+
+
+class RulesetList(BaseModel):
+    items: list[RulesetSummary]
+    data_version: str
+
+
+class RulesetRevisionRead(BaseModel):
+    ruleset_id: str
+    document: dict[str, Any] = Field(description="The ruleset document as it was before the correction")
+    content_hash: str
+    stored_at: UtcDatetime = Field(description="When this text was stored")
+    replaced_at: UtcDatetime
+    replaced_in: str = Field(description="Reference data version that shipped the correction")
+
+
+class RulesetRevisionList(BaseModel):
+    items: list[RulesetRevisionRead]
+
+
+class GroupChangeList(BaseModel):
+    items: list[GroupChangeDoc]
+    data_version: str
+
+
+class Membership(BaseModel):
+    group: str
+    effective_from: date | None = Field(description="null: since before the first recorded change")
+    effective_to: date | None
+    citation: CitationDoc
+
+
+class Country(BaseModel):
+    code: str
+    name: str
+    treated_as: str | None = Field(description="The country the EAR treats it as (HK -> CN)")
+    groups: list[str] = Field(description="Country Groups on as_of (of the treated-as country)")
+
+
+class CountryDetail(Country):
+    as_of: date
+    memberships: list[Membership] = Field(description="Every recorded membership, past and present")
+
+
+class CountryList(BaseModel):
+    as_of: date
+    items: list[Country]
+    data_version: str

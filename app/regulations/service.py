@@ -1,65 +1,62 @@
-"""Writing reference data: seeding from the shipped files and validated admin changes.
+"""Reference data of the regulations: rulesets and Country Group changes.
 
-Rulesets are never edited once a decision used them; a change is a new ruleset that
-``supersedes`` the old one. Every change bumps ``reference_state.revision`` so replicas reload.
+Writing: seeding from the shipped files and validated admin changes. Rulesets are never edited
+once a decision used them; a change is a new ruleset that ``supersedes`` the old one. Every
+change bumps the reference revision (``app.revision``) so replicas reload.
+
+Reading: rulesets, changes and countries as the current snapshot has them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime
 
-from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.catalog.models import Accelerator
-from app.catalog.schemas import AcceleratorCreate
-from app.decisions.models import Decision
-from app.decisions.store import canonical
+from app import clock, revision
+from app.canonical import canonical, sha256
+from app.catalog.service import seed_catalog
+from app.decisions.service import ruleset_used
+from app.errors import DomainError
 from app.regulations import loader
-from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset, RulesetRevision
-from app.regulations.schemas import GroupChangeDoc, RulesetDoc
+from app.regulations.models import CountryGroupChange, Ruleset, RulesetRevision
+from app.regulations.schemas import (
+    CitationDoc,
+    Country,
+    CountryDetail,
+    CountryList,
+    GroupChangeDoc,
+    GroupChangeList,
+    Membership,
+    RulesetDoc,
+    RulesetList,
+    RulesetRead,
+    RulesetRevisionList,
+    RulesetRevisionRead,
+    RulesetSummary,
+)
+from app.regulations.snapshot import Snapshot
 
 log = logging.getLogger("chipclass.reference")
 
 
-class ReferenceError(ValueError):
-    def __init__(self, code: str, message: str, pointer: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.pointer = pointer
-
-
 def content_hash(doc: RulesetDoc) -> str:
-    return hashlib.sha256(canonical(doc.model_dump(mode="json")).encode()).hexdigest()
-
-
-def _lock(session: Session) -> int:
-    """Serialise reference writers; returns the next revision number."""
-    now = datetime.now(UTC)
-    row = session.execute(
-        update(ReferenceState)
-        .where(col(ReferenceState.id) == 1)
-        .values(revision=ReferenceState.revision + 1, updated_at=now)
-        .returning(col(ReferenceState.revision))
-    ).first()
-    if row is None:
-        raise RuntimeError("reference_state row missing: run `chipclass migrate`")
-    return int(row[0])
-
-
-def _used_by_decision(session: Session, ruleset_id: str) -> bool:
-    pattern = f'%"{ruleset_id}"%'
-    return session.exec(select(Decision.seq).where(col(Decision.rulesets).like(pattern)).limit(1)).first() is not None
+    return sha256(canonical(doc.model_dump(mode="json")))
 
 
 def _validate(files: loader.ReferenceFiles, docs: list[RulesetDoc], changes: list[GroupChangeDoc]) -> None:
     loader.check_references(docs, files.definitions)
     loader.check_overlaps(docs)
     loader.build_book(files, docs, changes, "validation")
+
+
+def _stored(session: Session) -> tuple[list[RulesetDoc], list[GroupChangeDoc]]:
+    docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
+    changes = [GroupChangeDoc.model_validate(c.fields()) for c in session.exec(select(CountryGroupChange))]
+    return docs, changes
 
 
 @dataclass
@@ -87,9 +84,9 @@ class SeedReport:
 def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     """Bring the database up to the shipped reference data; safe to run any number of times."""
     report = SeedReport()
-    now = datetime.now(UTC)
+    now = clock.now()
     with Session(engine) as session:
-        _lock(session)
+        revision.bump(session)
         stored = {r.id: r for r in session.exec(select(Ruleset))}
         for doc in files.rulesets:
             digest = content_hash(doc)
@@ -99,7 +96,7 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
                 report.rulesets_added.append(doc.id)
             elif row.content_hash != digest:
                 since = row.created_at
-                if _used_by_decision(session, doc.id):
+                if ruleset_used(session, doc.id):
                     # a correction in a new release: wrong rules must not keep answering, and the
                     # text earlier decisions were answered on stays readable as a revision
                     session.add(_revision(row, digest, files.version, now))
@@ -120,26 +117,14 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
             if (change.group, change.country, change.action, change.effective) not in existing:
                 session.add(_change_row(change, now))
                 report.group_changes_added += 1
-        catalog = {a.id: a for a in session.exec(select(Accelerator))}
-        for item in files.accelerators:
-            document = item.model_dump(mode="json")
-            acc = catalog.get(item.id)
-            if acc is None:
-                session.add(_accelerator_row(item, files.version, now))
-                report.accelerators_added += 1
-            elif acc.document != document:
-                acc.document = document
-                acc.vendor, acc.model, acc.datacenter = item.vendor, item.model, item.datacenter
-                acc.data_version = files.version
-                session.add(acc)
-                report.accelerators_updated += 1
+        report.accelerators_added, report.accelerators_updated = seed_catalog(
+            session, files.accelerators, files.version, now
+        )
         if not report.changed:
             session.rollback()  # leaves the revision as it was
             return report
         session.flush()
-        docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
-        changes = [_change_doc(c) for c in session.exec(select(CountryGroupChange))]
-        _validate(files, docs, changes)
+        _validate(files, *_stored(session))
         session.commit()
     return report
 
@@ -169,15 +154,29 @@ def _revision(row: Ruleset, digest: str, version: str, now: datetime) -> Ruleset
     )
 
 
-def revisions(engine: Engine, ruleset_id: str) -> list[RulesetRevision]:
-    """Texts of a ruleset that shipped corrections replaced, oldest first."""
+def list_revisions(engine: Engine, snap: Snapshot, ruleset_id: str) -> RulesetRevisionList:
+    """Blocking: texts of a ruleset that shipped corrections replaced, oldest first."""
+    if ruleset_id not in snap.rulesets:
+        raise DomainError("unknown_ruleset", f"No ruleset {ruleset_id!r}")
     with Session(engine) as session:
         rows = session.exec(
             select(RulesetRevision)
             .where(col(RulesetRevision.ruleset_id) == ruleset_id)
             .order_by(col(RulesetRevision.id))
         )
-        return list(rows)
+        return RulesetRevisionList(
+            items=[
+                RulesetRevisionRead(
+                    ruleset_id=r.ruleset_id,
+                    document=r.document,
+                    content_hash=r.content_hash,
+                    stored_at=r.stored_at,
+                    replaced_at=r.replaced_at,
+                    replaced_in=r.replaced_in,
+                )
+                for r in rows
+            ]
+        )
 
 
 def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:
@@ -191,69 +190,118 @@ def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:
     )
 
 
-def _change_doc(c: CountryGroupChange) -> GroupChangeDoc:
-    return GroupChangeDoc.model_validate(c.fields())
-
-
-def _accelerator_row(item: AcceleratorCreate, version: str, now: datetime) -> Accelerator:
-    return Accelerator(
-        id=item.id,
-        vendor=item.vendor,
-        model=item.model,
-        datacenter=item.datacenter,
-        document=item.model_dump(mode="json"),
-        data_version=version,
-        created_at=now,
-    )
-
-
 def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -> None:
+    """Blocking: store a new ruleset version after validating it against every stored one."""
     with Session(engine) as session:
-        _lock(session)
+        revision.bump(session)
         if session.get(Ruleset, doc.id) is not None:
-            raise ReferenceError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
-        docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
-        changes = [_change_doc(c) for c in session.exec(select(CountryGroupChange))]
+            raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
+        docs, changes = _stored(session)
         try:
             # what is stored must load again: every replica's snapshot re-reads the stored document
             RulesetDoc.model_validate(doc.model_dump(mode="json"))
             _validate(files, [*docs, doc], changes)
         except loader.OverlapError as exc:
-            raise ReferenceError("invalid_ruleset", str(exc), "/effective_from") from exc
+            raise DomainError("invalid_ruleset", str(exc), "/effective_from") from exc
         except ValueError as exc:
-            raise ReferenceError("invalid_ruleset", str(exc)) from exc
-        session.add(_ruleset_row(doc, content_hash(doc), datetime.now(UTC)))
+            raise DomainError("invalid_ruleset", str(exc), "/") from exc
+        session.add(_ruleset_row(doc, content_hash(doc), clock.now()))
         session.commit()
 
 
 def add_group_change(engine: Engine, files: loader.ReferenceFiles, change: GroupChangeDoc) -> None:
+    """Blocking: record a dated Country Group change that keeps every membership consistent."""
     if not loader.country_exists(change.country):
-        raise ReferenceError("validation_error", f"unknown country {change.country}", "/country")
+        raise DomainError("validation_error", f"unknown country {change.country}", "/country")
     if change.group not in files.group_base:
-        raise ReferenceError("validation_error", f"unknown group {change.group}", "/group")
+        raise DomainError("validation_error", f"unknown group {change.group}", "/group")
     with Session(engine) as session:
-        _lock(session)
-        changes = [_change_doc(c) for c in session.exec(select(CountryGroupChange))]
+        revision.bump(session)
+        _docs, changes = _stored(session)
         try:
             loader.memberships(files.group_base, files.group_citation, [*changes, change])
         except ValueError as exc:
-            raise ReferenceError("validation_error", str(exc), "/action") from exc
-        session.add(_change_row(change, datetime.now(UTC)))
+            raise DomainError("validation_error", str(exc), "/action") from exc
+        session.add(_change_row(change, clock.now()))
         session.commit()
 
 
-def add_accelerator(engine: Engine, files: loader.ReferenceFiles, item: AcceleratorCreate) -> None:
-    missing = loader.cited_sources(item) - item.sources.keys()
-    if missing:
-        raise ReferenceError("validation_error", f"figures cite unknown sources: {sorted(missing)}", "/sources")
-    with Session(engine) as session:
-        _lock(session)
-        if session.get(Accelerator, item.id) is not None:
-            raise ReferenceError("conflict", f"accelerator {item.id} exists", "/id")
-        session.add(_accelerator_row(item, "admin", datetime.now(UTC)))
-        session.commit()
+# --- reading the current snapshot ---------------------------------------------------------------
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+def list_rulesets(snap: Snapshot, today: date) -> RulesetList:
+    """Every ruleset, enforced or not, oldest first, with its derived end and whether it is in force."""
+    docs = list(snap.rulesets.values())
+    ranges = loader.effective_ranges(docs)
+    items = []
+    for d in docs:
+        start, end, by = ranges[d.id]
+        items.append(
+            RulesetSummary(
+                id=d.id,
+                family=d.family,
+                title=d.title,
+                effective_from=start,
+                effective_to=end,
+                superseded_by=by,
+                enforced=d.enforced,
+                source_kind=d.source_kind,
+                in_force_today=d.enforced and start <= today and (end is None or today < end),
+            )
+        )
+    return RulesetList(items=items, data_version=snap.data_version)
+
+
+def get_ruleset(snap: Snapshot, ruleset_id: str) -> RulesetRead:
+    doc = snap.rulesets.get(ruleset_id)
+    if doc is None:
+        raise DomainError("unknown_ruleset", f"No ruleset {ruleset_id!r}")
+    _start, end, by = loader.effective_ranges(list(snap.rulesets.values()))[doc.id]
+    return RulesetRead(**doc.model_dump(), effective_to_derived=end, superseded_by=by)
+
+
+def list_group_changes(snap: Snapshot) -> GroupChangeList:
+    return GroupChangeList(items=list(snap.group_changes), data_version=snap.data_version)
+
+
+def _country(snap: Snapshot, code: str, on: date) -> Country:
+    book = snap.book
+    target, alias = book.resolve_country(code, on)
+    return Country(
+        code=code,
+        name=book.country_names[code],
+        treated_as=target if alias else None,
+        groups=sorted(book.groups_of(target, on)),
+    )
+
+
+def list_countries(snap: Snapshot, on: date, group: str | None) -> CountryList:
+    items = [_country(snap, code, on) for code in sorted(snap.book.country_names)]
+    if group:
+        items = [c for c in items if group in c.groups]
+    return CountryList(as_of=on, items=items, data_version=snap.data_version)
+
+
+def get_country(snap: Snapshot, code: str, on: date) -> CountryDetail:
+    code = code.upper()
+    if code not in snap.book.country_names:
+        raise DomainError("unknown_country", f"{code!r} is not an ISO 3166-1 alpha-2 code")
+    base = _country(snap, code, on)
+    target = base.treated_as or code
+    memberships = [
+        Membership(
+            group=m.group,
+            effective_from=m.effective_from,
+            effective_to=m.effective_to,
+            citation=CitationDoc(
+                source=m.citation.source,
+                source_kind=m.citation.source_kind,
+                url=m.citation.url,
+                document=m.citation.document,
+                note=m.citation.note,
+            ),
+        )
+        for m in snap.book.memberships
+        if m.country == target
+    ]
+    return CountryDetail(**base.model_dump(), as_of=on, memberships=memberships)

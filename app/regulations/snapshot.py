@@ -1,7 +1,7 @@
 """The in-memory snapshot the hot path reads, and the store that swaps it atomically.
 
 The database is the source of truth for rulesets, Country Group changes and the catalog;
-``reference_state.revision`` tells every replica when to rebuild.
+the reference revision (``app.revision``) tells every replica when to rebuild.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import ClassVar, TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.catalog.models import Accelerator
-from app.catalog.schemas import AcceleratorRead
+from app import revision
+from app.catalog.service import CatalogView, load_catalog
+from app.errors import DomainError
 from app.regulations import loader
-from app.regulations.models import CountryGroupChange, ReferenceState, Ruleset
+from app.regulations.models import CountryGroupChange, Ruleset
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
-from app.rules.book import RuleBook, Spec
+from app.rules.book import RuleBook
 
 log = logging.getLogger("chipclass.snapshot")
 T = TypeVar("T")
@@ -33,9 +34,7 @@ class Snapshot:
     revision: int
     rulesets: Mapping[str, RulesetDoc]
     group_changes: tuple[GroupChangeDoc, ...]
-    catalog: Mapping[str, AcceleratorRead]
-    specs: Mapping[str, Spec]
-    search_text: Mapping[str, str]
+    catalog: CatalogView
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
     """Engine results for this snapshot's rules (keyed by item, rulesets, party and date)."""
 
@@ -58,31 +57,19 @@ class Snapshot:
 
 
 def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
-    state = session.get(ReferenceState, 1)
-    revision = state.revision if state else 0
+    rev = revision.current(session)
     docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
     changes = [
         GroupChangeDoc.model_validate(c.fields())
         for c in session.exec(select(CountryGroupChange).order_by(col(CountryGroupChange.id)))
     ]
-    version = f"{files.version}+r{revision}"
-    book = loader.build_book(files, docs, changes, version)
-    catalog: dict[str, AcceleratorRead] = {}
-    specs: dict[str, Spec] = {}
-    text: dict[str, str] = {}
-    for row in session.exec(select(Accelerator).order_by(col(Accelerator.id))):
-        item = AcceleratorRead.model_validate({**row.document, "data_version": row.data_version})
-        catalog[item.id] = item
-        specs[item.id] = loader.spec_from_record(item)
-        text[item.id] = " ".join([item.id, item.vendor, item.model, *item.aliases]).lower()
+    book = loader.build_book(files, docs, changes, f"{files.version}+r{rev}")
     return Snapshot(
         book=book,
-        revision=revision,
+        revision=rev,
         rulesets=MappingProxyType({d.id: d for d in sorted(docs, key=lambda d: (d.effective_from, d.id))}),
         group_changes=tuple(changes),
-        catalog=MappingProxyType(catalog),
-        specs=MappingProxyType(specs),
-        search_text=MappingProxyType(text),
+        catalog=load_catalog(session),
     )
 
 
@@ -106,13 +93,19 @@ class SnapshotStore:
     def loaded(self) -> bool:
         return self._current is not None
 
+    def ready(self) -> Snapshot:
+        """The current snapshot, or ``not_ready`` (with Retry-After) before the first load."""
+        snap = self._current
+        if snap is None:
+            raise DomainError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})
+        return snap
+
     def refresh(self, force: bool = False) -> bool:
         """Blocking. Returns True when a new snapshot was swapped in."""
         with self._lock:
             with Session(self.engine) as session:
-                state = session.get(ReferenceState, 1)
-                revision = state.revision if state else 0
-                if not force and self._current is not None and self._current.revision == revision:
+                rev = revision.current(session)
+                if not force and self._current is not None and self._current.revision == rev:
                     return False
                 snap = build(self.files, session)
             self._current = snap

@@ -13,11 +13,9 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Literal
 
+from app.vocabulary import ALL_TRANSACTIONS, Basis, SourceKind, TransactionType
+
 Op = Literal[">=", ">", "<", "<=", "==", "in"]
-SourceKind = Literal["regulation", "guidance", "company_letter", "reported"]
-Basis = Literal["destination", "headquarters", "embargo"]
-TransactionType = Literal["export", "reexport", "transfer"]
-ALL_TRANSACTIONS: tuple[TransactionType, ...] = ("export", "reexport", "transfer")
 ConditionValue = Fraction | bool | tuple[str, ...]
 
 
@@ -208,12 +206,11 @@ class Advisory:
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
-    """One precision's dense peak; ``dense_tops`` is None when the figure is a range."""
+    """One precision's dense peak (TOPS or TFLOPS; a sparse figure is halved before); ``dense_tops`` is
+    None when the figure is a range."""
 
     precision: str
     dense_tops: Fraction | None
-    source: str | None = None
-    note: str | None = None
 
 
 RangedField = str

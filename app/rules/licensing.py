@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from app.rules.book import (
-    Basis,
     CountryAlias,
     CountrySet,
     DestinationRule,
@@ -30,6 +29,7 @@ from app.rules.classify import (
     ruleset_ref,
 )
 from app.rules.metrics import Metrics
+from app.vocabulary import Basis
 
 DISCLAIMER = (
     "Decision support for a compliance officer under the EAR as modelled in chipclass's "

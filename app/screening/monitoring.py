@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -21,15 +21,24 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from ulid import ULID
 
-from app.decisions import store
+from app import clock
+from app.canonical import canonical
 from app.decisions.models import Decision
-from app.errors import ProblemError, field_error
+from app.decisions.service import Draft, append_many
+from app.errors import DomainError, field_error
 from app.events import service as events
 from app.regulations.snapshot import Snapshot
 from app.rules.outcome import OUTCOMES, most_restrictive
 from app.screening import service as screening
 from app.screening.models import ScreeningMonitor, ScreeningVersion
-from app.screening.schemas import Cause, ScreeningRequest, ScreeningResponse
+from app.screening.schemas import (
+    Cause,
+    MonitorStatus,
+    ScreeningHistory,
+    ScreeningRequest,
+    ScreeningResponse,
+    ScreeningVersionOut,
+)
 
 log = logging.getLogger("chipclass.monitoring")
 OPEN, CLOSED_STATUSES = "open", ("shipped", "cancelled", "expired")
@@ -40,7 +49,7 @@ class AlreadyHandled(Exception):
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def check_open_until(req: ScreeningRequest, today: date, max_days: int) -> None:
@@ -150,7 +159,7 @@ def history(engine: Engine, screening_id: str, who: Visibility) -> History:
         )
         monitor = session.get(ScreeningMonitor, screening_id)
     if not rows or not who.allows(rows[-1][0].api_key_id):
-        raise ProblemError("unknown_screening", f"No screening {screening_id!r}")
+        raise DomainError("unknown_screening", f"No screening {screening_id!r}")
     return History(screening_id, monitor, [VersionRow(v, json.loads(d.response)) for v, d in rows])
 
 
@@ -229,17 +238,17 @@ def _close_effect(
 
 def _closure_draft(
     monitor: ScreeningMonitor, status: str, reason: str, api_key_id: str | None, request_id: str, effect: Any
-) -> store.Draft:
+) -> Draft:
     request = {"screening_id": monitor.screening_id, "status": status, "reason": reason}
     response = {**request, "reference": monitor.reference, "latest_decision_id": monitor.latest_decision_id}
-    return store.Draft(
+    return Draft(
         id=str(ULID()),
         kind="closure",
         api_key_id=api_key_id,
         request_id=request_id,
         idempotency_key=None,
-        request=store.canonical(request),
-        response=store.canonical(response),
+        request=canonical(request),
+        response=canonical(response),
         rulesets=[],
         data_version="",
         effects=(effect,),
@@ -253,16 +262,16 @@ def close(
     with Session(engine) as session:
         monitor = session.get(ScreeningMonitor, screening_id)
     if monitor is None or not who.allows(monitor.api_key_id):
-        raise ProblemError("unknown_screening", f"No open screening {screening_id!r} (only screenings kept open close)")
+        raise DomainError("unknown_screening", f"No open screening {screening_id!r} (only screenings kept open close)")
     if monitor.status != OPEN:
-        raise ProblemError("conflict", f"Screening {screening_id!r} is already closed ({monitor.status})")
+        raise DomainError("conflict", f"Screening {screening_id!r} is already closed ({monitor.status})")
     draft = _closure_draft(
         monitor, status, reason, who.key_id, request_id, _close_effect(screening_id, status, reason, None)
     )
     try:
-        store.append_many(engine, [draft], ttl)
+        append_many(engine, [draft], ttl)
     except AlreadyHandled as exc:
-        raise ProblemError("conflict", f"Screening {screening_id!r} was closed meanwhile") from exc
+        raise DomainError("conflict", f"Screening {screening_id!r} was closed meanwhile") from exc
     with Session(engine) as session:
         closed = session.get(ScreeningMonitor, screening_id)
     assert closed is not None
@@ -381,7 +390,7 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
         if monitor.open_until < today:
             reason = f"open_until {monitor.open_until} passed"
             effect = _close_effect(monitor.screening_id, "expired", reason, expected)
-            store.append_many(engine, [_closure_draft(monitor, "expired", reason, None, "monitor", effect)], ttl)
+            append_many(engine, [_closure_draft(monitor, "expired", reason, None, "monitor", effect)], ttl)
             return "expired"
         with Session(engine) as session:
             latest = session.exec(select(Decision).where(Decision.id == monitor.latest_decision_id)).one()
@@ -389,7 +398,7 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
         new_id = str(ULID())
         try:
             result = screening.screen(snap, request, new_id)
-        except ProblemError as exc:
+        except DomainError as exc:
             # the stored order no longer evaluates (an item left the catalog, say): keep the last
             # answer and say so; the order desk still sees it open
             log.warning("re-screening %s failed: %s", monitor.screening_id, exc.detail)
@@ -414,13 +423,13 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
                 "cause": cause,
             }
         )
-        draft = store.Draft(
+        draft = Draft(
             id=new_id,
             kind="rescreening",
             api_key_id=monitor.api_key_id,
             request_id=f"rescreen:{monitor.screening_id}",
             idempotency_key=None,
-            request=store.canonical(request.model_dump(mode="json")),
+            request=canonical(request.model_dump(mode="json")),
             response=screening.render(result),
             rulesets=[r.id for r in result.provenance.rulesets],
             data_version=result.provenance.data_version,
@@ -429,7 +438,7 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
                 _version_effect(monitor, result, before, cause),
             ),
         )
-        store.append_many(engine, [draft], ttl)
+        append_many(engine, [draft], ttl)
         return "changed"
     except AlreadyHandled:
         return "skipped"
@@ -476,3 +485,31 @@ def sweep(engine: Engine, snap: Snapshot, today: date, ttl: timedelta, batch: in
         elif what == "skipped":
             report.skipped += 1
     return report
+
+
+def history_out(found: History) -> ScreeningHistory:
+    m = found.monitor
+    return ScreeningHistory(
+        screening_id=found.screening_id,
+        reference=found.versions[-1].version.reference,
+        monitor=None
+        if m is None
+        else MonitorStatus(
+            status=m.status,
+            open_until=m.open_until,
+            version=m.version,
+            latest_decision_id=m.latest_decision_id,
+            closed_at=m.closed_at,
+            close_reason=m.close_reason,
+        ),
+        versions=[
+            ScreeningVersionOut(
+                decision_id=row.version.decision_id,
+                version=row.version.version,
+                outcome=row.version.outcome,
+                created_at=row.version.created_at,
+                screening=ScreeningResponse.model_validate(row.response),
+            )
+            for row in found.versions
+        ],
+    )

@@ -1,46 +1,38 @@
+"""Classifications, screenings, their versions and histories over HTTP: the engine over the current
+snapshot, answers stored in the decision log."""
+
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import random
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from ulid import ULID
 
-from app.decisions import store
-from app.deps import EngineDep, Reader, Screener, ScreenerOrAuditor, SnapshotDep
-from app.errors import ProblemError, responses
-from app.http import record_json
+from app import answers, clock
+from app.decisions.service import get_visible, new_decision_id, new_draft, record
+from app.deps import AcceleratorIdPath, AsOfQuery, EngineDep, Reader, Screener, ScreenerOrAuditor, SnapshotDep
+from app.errors import responses
+from app.http import cached_json, record_json
+from app.keys.service import Principal
 from app.regulations.snapshot import Snapshot
 from app.screening import monitoring, service
 from app.screening.schemas import (
     ClassificationRequest,
     ClassificationResponse,
     CloseRequest,
-    MonitorStatus,
+    HistoryResponse,
     ScreeningHistory,
     ScreeningList,
     ScreeningRequest,
     ScreeningResponse,
     ScreeningSummary,
-    ScreeningVersionOut,
 )
-from app.security import Principal
+from app.vocabulary import COUNTRY_PATTERN, TransactionType
 
-router = APIRouter(prefix="/v1", tags=["screening"])
-_random = random.Random(os.urandom(32))
-
-
-def new_decision_id() -> str:
-    """A ULID (time-sortable) whose random part comes from a per-process generator seeded once:
-    ``ULID()`` reads os.urandom for every id, a system call that hands the GIL to the decision
-    writer thread and makes the event loop wait to get it back."""
-    return str(ULID.from_bytes((time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.randbytes(10)))
-
+# no router-wide tag: the classification and history of a catalog item are listed under "catalog"
+router = APIRouter(prefix="/v1")
+READ = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "not_ready")
 
 COMMON = responses(
     "unauthorized",
@@ -77,6 +69,7 @@ async def _screen(snap: Snapshot, body: ScreeningRequest, decision_id: str | Non
 
 @router.post(
     "/classifications",
+    tags=["screening"],
     operation_id="classify_accelerator",
     response_model=ClassificationResponse,
     responses={**COMMON, **responses("unknown_accelerator", "unknown_ruleset", "undetermined")},
@@ -91,6 +84,7 @@ async def classify_accelerator(body: ClassificationRequest, snap: SnapshotDep, _
 
 @router.post(
     "/screenings",
+    tags=["screening"],
     operation_id="create_screening",
     status_code=status.HTTP_201_CREATED,
     response_model=ScreeningResponse,
@@ -114,32 +108,26 @@ async def create_screening(
     """Screen order lines for a destination and end user; the answer is stored as a decision
     (committed before it is returned) unless it is hypothetical. A line that cannot be evaluated
     rejects the whole request with 422, naming every bad line key; nothing is stored then."""
-    today = service.today()
+    today = clock.today()
     monitoring.check_open_until(body, today, request.app.state.settings.monitor_max_days)
     if body.hypothetical_rulesets:
         result = await _screen(snap, body, None)
         return record_json(service.render(result), status_code=200)
     decision_id = new_decision_id()
     result = await _screen(snap, body, decision_id)
-    draft = store.Draft(
-        id=decision_id,
+    draft = new_draft(
+        decision_id=decision_id,
         kind="screening",
         api_key_id=principal.key_id,
         request_id=request.scope["state"]["request_id"],
         idempotency_key=idempotency_key,
-        request=store.canonical_plain(body.model_dump(mode="json")),
+        request=body.model_dump(mode="json"),
         response=service.render(result),
         rulesets=[r.id for r in result.provenance.rulesets],
         data_version=result.provenance.data_version,
         effects=(monitoring.created(result, principal.key_id, snap.revision, today),),
     )
-    try:
-        stored = await asyncio.wrap_future(request.app.state.writer.submit(draft))
-    except store.IdempotencyConflict as exc:
-        raise ProblemError(
-            "idempotency_key_reused",
-            f"Idempotency-Key {idempotency_key!r} was used for a different request (decision {exc.args[0]})",
-        ) from exc
+    stored = await record(request.app.state.writer, draft)
     request.app.state.metrics.decisions.labels("screening", str(stored.replayed).lower()).inc()
     headers = {"Location": f"/v1/screenings/{stored.decision_id}"}
     if stored.replayed:
@@ -156,6 +144,7 @@ def _who(principal: Principal) -> monitoring.Visibility:
 
 @router.get(
     "/screenings",
+    tags=["screening"],
     operation_id="list_screenings",
     response_model=ScreeningList,
     responses={**COMMON, **responses("database_unavailable")},
@@ -187,6 +176,7 @@ async def list_screenings(
 
 @router.get(
     "/screenings/{screening_id}",
+    tags=["screening"],
     operation_id="get_screening",
     response_model=ScreeningResponse,
     responses={**COMMON, **responses("unknown_screening", "database_unavailable")},
@@ -195,14 +185,9 @@ async def get_screening(screening_id: ScreeningId, engine: EngineDep, principal:
     """A stored screening (or re-screening) exactly as first returned. A `screen` key reads its own;
     `audit`/`admin` any. `Link: <.../versions>; rel="version-history"` leads to every version,
     and `Chipclass-Latest-Version` names the newest when this one has been superseded."""
-    decision = await run_in_threadpool(store.get, engine, screening_id)
-    visible = (
-        decision is not None
-        and decision.kind in ("screening", "rescreening")
-        and (decision.api_key_id == principal.key_id or principal.scopes & {"audit", "admin"})
+    decision = await run_in_threadpool(
+        get_visible, engine, screening_id, principal.key_id, principal.scopes, ("screening", "rescreening")
     )
-    if decision is None or not visible:
-        raise ProblemError("unknown_screening", f"No screening {screening_id!r}")
     root = json.loads(decision.response).get("screening_id") or screening_id
     headers = {"Link": f'</v1/screenings/{root}/versions>; rel="version-history"'}
     latest = await run_in_threadpool(monitoring.latest_id, engine, screening_id)
@@ -213,6 +198,7 @@ async def get_screening(screening_id: ScreeningId, engine: EngineDep, principal:
 
 @router.get(
     "/screenings/{screening_id}/versions",
+    tags=["screening"],
     operation_id="get_screening_versions",
     response_model=ScreeningHistory,
     responses={**COMMON, **responses("unknown_screening", "database_unavailable")},
@@ -222,39 +208,12 @@ async def get_screening_versions(
 ) -> ScreeningHistory:
     """The chain of versions of a screening, latest first, and whether it is still kept open."""
     found = await run_in_threadpool(monitoring.history, engine, screening_id, _who(principal))
-    return _history_out(found)
-
-
-def _history_out(found: monitoring.History) -> ScreeningHistory:
-    m = found.monitor
-    return ScreeningHistory(
-        screening_id=found.screening_id,
-        reference=found.versions[-1].version.reference,
-        monitor=None
-        if m is None
-        else MonitorStatus(
-            status=m.status,
-            open_until=m.open_until,
-            version=m.version,
-            latest_decision_id=m.latest_decision_id,
-            closed_at=m.closed_at,
-            close_reason=m.close_reason,
-        ),
-        versions=[
-            ScreeningVersionOut(
-                decision_id=row.version.decision_id,
-                version=row.version.version,
-                outcome=row.version.outcome,
-                created_at=row.version.created_at,
-                screening=ScreeningResponse.model_validate(row.response),
-            )
-            for row in found.versions
-        ],
-    )
+    return monitoring.history_out(found)
 
 
 @router.post(
     "/screenings/{screening_id}/close",
+    tags=["screening"],
     operation_id="close_screening",
     response_model=ScreeningHistory,
     responses={**COMMON, **responses("unknown_screening", "conflict", "payload_too_large", "unsupported_media_type")},
@@ -270,4 +229,56 @@ async def close_screening(
     await run_in_threadpool(monitoring.close, engine, screening_id, body.status, body.reason, who, request_id, ttl)
     request.app.state.events.notify()
     found = await run_in_threadpool(monitoring.history, engine, screening_id, who)
-    return _history_out(found)
+    return monitoring.history_out(found)
+
+
+@router.get(
+    "/accelerators/{accelerator_id}/classification",
+    operation_id="classify_catalog_accelerator",
+    tags=["catalog"],
+    response_model=ClassificationResponse,
+    responses={**READ, **responses("unknown_accelerator", "unknown_ruleset")},
+)
+async def classify_catalog_accelerator(
+    request: Request,
+    accelerator_id: AcceleratorIdPath,
+    snap: SnapshotDep,
+    _: Reader,
+    as_of: AsOfQuery = None,
+) -> Response:
+    """The same bytes and strong ETag for the same item, day and rules; `If-None-Match` gets 304."""
+    req = ClassificationRequest(accelerator_id=accelerator_id, as_of=as_of)
+    prepared = service.prepared_if_ready(snap, req)
+    if prepared is None:
+        prepared = await run_in_threadpool(service.classify_prepared, snap, req)
+    # remembered under this exact path and query too, so the edge can repeat it (app/answers.py)
+    snap.remember(answers.get_key(request.scope), lambda: prepared)
+    return answers.respond(request, prepared)
+
+
+@router.get(
+    "/accelerators/{accelerator_id}/history",
+    operation_id="get_accelerator_history",
+    tags=["catalog"],
+    response_model=HistoryResponse,
+    responses={**READ, **responses("unknown_accelerator")},
+)
+async def get_accelerator_history(
+    request: Request,
+    accelerator_id: AcceleratorIdPath,
+    snap: SnapshotDep,
+    _: Reader,
+    destination: Annotated[str, Query(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2")],
+    headquarters: Annotated[str | None, Query(pattern=COUNTRY_PATTERN)] = None,
+    parent_headquarters: Annotated[str | None, Query(pattern=COUNTRY_PATTERN)] = None,
+    transaction_type: TransactionType = "export",
+) -> Response:
+    result = service.history(
+        snap,
+        accelerator_id,
+        destination.upper(),
+        headquarters.upper() if headquarters else None,
+        parent_headquarters.upper() if parent_headquarters else None,
+        transaction_type,
+    )
+    return cached_json(request, snap.data_version, result)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,7 +18,6 @@ from pydantic import (
 )
 
 from app.catalog.schemas import AcceleratorId, SpecIn
-from app.http import UtcDatetime
 from app.rules.classify import (
     CitationOut,
     RulesetClassification,
@@ -30,6 +28,7 @@ from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
 from app.rules.outcome import Action, Outcome
 from app.rules.ranges import RangeAnalysis
 from app.text import NO_CONTROLS, NOT_BLANK_NO_CONTROLS, NoControls
+from app.vocabulary import AsOf, CountryInput, TransactionType, UtcDatetime
 
 DETERMINED = Field(
     True,
@@ -40,26 +39,7 @@ RANGE_ANALYSIS = Field(
     None, description="Present when a figure is a range: whether the range decides, and where each outcome holds"
 )
 
-CountryCode = Annotated[
-    str,
-    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", to_upper=True),
-]
 RulesetId = Annotated[str, NoControls, StringConstraints(min_length=1, max_length=80, pattern=NO_CONTROLS)]
-AsOf = Annotated[
-    date,
-    Field(
-        ge=date(1990, 1, 1),
-        le=date(2100, 12, 31),
-        description="The day to evaluate (YYYY-MM-DD); default today (UTC)",
-    ),
-]
-AsOfQuery = Annotated[
-    date | None,
-    Query(
-        ge=date(1990, 1, 1), le=date(2100, 12, 31), description="The day to evaluate (YYYY-MM-DD); default today (UTC)"
-    ),
-]
-TransactionType = Literal["export", "reexport", "transfer"]
 
 
 class ItemRef(BaseModel):
@@ -132,8 +112,8 @@ class EndUser(BaseModel):
         StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK_NO_CONTROLS),
         AfterValidator(str.strip),
     ]
-    headquarters: CountryCode | None = Field(None, description="Where the end user is headquartered")
-    parent_headquarters: CountryCode | None = Field(None, description="Where its ultimate parent is headquartered")
+    headquarters: CountryInput | None = Field(None, description="Where the end user is headquartered")
+    parent_headquarters: CountryInput | None = Field(None, description="Where its ultimate parent is headquartered")
 
 
 class ScreeningLine(ItemRef):
@@ -161,7 +141,7 @@ class ScreeningRequest(BaseModel):
             ]
         },
     )
-    destination: CountryCode = Field(description="ISO 3166-1 alpha-2; HK is treated as CN")
+    destination: CountryInput = Field(description="ISO 3166-1 alpha-2; HK is treated as CN")
     end_user: EndUser
     lines: Annotated[list[ScreeningLine], Field(min_length=1, max_length=1000)]
     as_of: AsOf | None = None

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic_core import to_json
 
+from app import clock
 from app.answers import Prepared, prepare
-from app.errors import FieldProblem, ProblemError, field_error
-from app.regulations import loader
+from app.catalog.service import sparse_notes, spec_from_input, unverified_warnings
+from app.errors import DomainError, FieldProblem, field_error
 from app.regulations.snapshot import Snapshot
 from app.rules import licensing, metrics, outcome, ranges
 from app.rules.book import Spec
@@ -29,14 +30,10 @@ from app.screening.schemas import (
     Provenance,
     ScreeningRequest,
     ScreeningResponse,
-    TransactionType,
 )
+from app.vocabulary import TransactionType
 
 ENGINE = "chipclass-rules/1"
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -49,31 +46,19 @@ class Item:
 
 def resolve_item(snap: Snapshot, ref: ItemRef, pointer: str, not_found: str = "unknown_accelerator") -> Item:
     if ref.accelerator_id is not None:
-        spec = snap.specs.get(ref.accelerator_id)
+        spec = snap.catalog.specs.get(ref.accelerator_id)
         if spec is None:
-            raise ProblemError(
+            raise DomainError(
                 not_found,
                 f"{pointer}/accelerator_id: no accelerator {ref.accelerator_id!r} in the catalog",
-                [FieldProblem(pointer=f"{pointer}/accelerator_id", detail="unknown accelerator id")],
+                errors=[FieldProblem(pointer=f"{pointer}/accelerator_id", detail="unknown accelerator id")],
             )
-        record = snap.catalog[ref.accelerator_id]
-        warnings = tuple(
-            f"{record.id}: figure from an unverified source ({key})"
-            for key, src in record.sources.items()
-            if src.kind == "unverified"
-        )
-        return Item(ref.accelerator_id, spec, (), warnings)
+        return Item(ref.accelerator_id, spec, (), unverified_warnings(snap.catalog.entries[ref.accelerator_id]))
     assert ref.spec is not None
-    spec = loader.spec_from_input(ref.spec)
-    notes = tuple(
-        f"{t.precision}: sparse figure {t.dense_tops} halved to {t.dense_tops / 2} (Technical Note 3)"
-        for t in ref.spec.throughput
-        if t.sparse
-    )
-    return Item(None, spec, notes, ())
+    return Item(None, spec_from_input(ref.spec), sparse_notes(ref.spec), ())
 
 
-def _spec_error(exc: metrics.SpecError, pointer: str) -> ProblemError:
+def _spec_error(exc: metrics.SpecError, pointer: str) -> DomainError:
     return field_error(f"{pointer}/spec/{exc.field.replace('.', '/')}", exc.message)
 
 
@@ -81,27 +66,27 @@ def _range_warning(analysis: RangeAnalysis | None) -> tuple[str, ...]:
     return (analysis.summary,) if analysis is not None and analysis.decisive else ()
 
 
-def _undetermined(exc: UndeterminedError, pointer: str) -> ProblemError:
+def _undetermined(exc: UndeterminedError, pointer: str) -> DomainError:
     errors = [FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"required here: {exc}") for f in exc.fields]
-    return ProblemError("undetermined", str(exc), errors)
+    return DomainError("undetermined", str(exc), errors=errors)
 
 
 def _select(snap: Snapshot, on: date, hypothetical: list[str]) -> Selection:
-    now, names = today(), tuple(hypothetical)
+    now, names = clock.today(), tuple(hypothetical)
     try:
         return snap.remember(("select", on, now, names), lambda: licensing.select(snap.book, on, now, names))
     except RulesetError as exc:
-        raise ProblemError(
+        raise DomainError(
             "unknown_ruleset",
             str(exc),
-            [FieldProblem(pointer="/hypothetical_rulesets", detail=f"unknown ruleset {exc.ruleset_id!r}")],
+            errors=[FieldProblem(pointer="/hypothetical_rulesets", detail=f"unknown ruleset {exc.ruleset_id!r}")],
         ) from exc
 
 
 def _classification_key(req: ClassificationRequest) -> tuple[tuple[object, ...], date]:
     """What a classification depends on besides the snapshot: the catalog id or the spec as sent
     (its canonical JSON, so the sparse flags that add notes count), the day, today, hypotheticals."""
-    on, now = req.as_of or today(), today()
+    on, now = req.as_of or clock.today(), clock.today()
     what = req.accelerator_id if req.accelerator_id is not None else req.spec.model_dump_json() if req.spec else None
     return ("classification", what, on, now, tuple(req.hypothetical_rulesets)), on
 
@@ -127,7 +112,7 @@ def prepared_if_ready(snap: Snapshot, req: ClassificationRequest) -> Prepared | 
 
 
 def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationResponse:
-    on = req.as_of or today()
+    on = req.as_of or clock.today()
     return _classify(snap, req, resolve_item(snap, req, ""), on)
 
 
@@ -170,7 +155,7 @@ def _classify(snap: Snapshot, req: ClassificationRequest, item: Item, on: date) 
 
 
 def _country(snap: Snapshot, code: str | None, pointer: str) -> None:
-    if code is not None and not loader.country_exists(code):
+    if code is not None and code not in snap.book.country_names:
         raise field_error(pointer, f"{code!r} is not an ISO 3166-1 alpha-2 country code")
 
 
@@ -216,7 +201,7 @@ def _line(
 
 def _catalog_item(snap: Snapshot, accelerator_id: str) -> Item | None:
     """A catalog item, resolved once per snapshot (None when unknown: resolve_item says why)."""
-    if accelerator_id not in snap.specs:
+    if accelerator_id not in snap.catalog.specs:
         return None
     return snap.remember(
         ("item", accelerator_id), lambda: resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
@@ -285,13 +270,13 @@ def is_warm(snap: Snapshot, req: ScreeningRequest) -> bool:
     """True when every line's answer is in the snapshot's memo already, so ``screen`` is a few
     dictionary lookups per line. A cold line can take long (ranged figures: hundreds of ms), which
     must not happen on the event loop."""
-    on = req.as_of or today()
+    on = req.as_of or clock.today()
     try:
         selection = _select(snap, on, req.hypothetical_rulesets)
         party, _ = _party(
             snap, req.destination, req.end_user.headquarters, req.end_user.parent_headquarters, req.transaction_type, on
         )
-    except (ProblemError, LookupError, ValueError):
+    except (DomainError, LookupError, ValueError):
         return False  # screen() raises the proper error, off the loop
     ids = tuple(r.id for r in selection.rulesets)
     memo = snap.memo
@@ -301,9 +286,32 @@ def is_warm(snap: Snapshot, req: ScreeningRequest) -> bool:
     )
 
 
+@dataclass
+class _BadLines:
+    """Lines that cannot be evaluated: their keys and problems, collected as data."""
+
+    keys: list[str] = field(default_factory=list)
+    problems: list[FieldProblem] = field(default_factory=list)
+
+    def add(self, key: str, problems: list[FieldProblem]) -> None:
+        if key not in self.keys:
+            self.keys.append(key)
+        self.problems.extend(FieldProblem(pointer=p.pointer, detail=f"line {key!r}: {p.detail}") for p in problems)
+
+    def error(self) -> DomainError:
+        keys = sorted(self.keys)
+        shown = ", ".join(json.dumps(k, ensure_ascii=False) for k in keys[:20])
+        more = f" and {len(keys) - 20} more" if len(keys) > 20 else ""
+        return DomainError(
+            "validation_error",
+            f"{len(keys)} line(s) invalid: {shown}{more}; nothing was recorded",
+            errors=self.problems[:200],
+        )
+
+
 def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> ScreeningResponse:
-    """Evaluate every line; raises ProblemError naming each bad line (nothing is stored then)."""
-    on = req.as_of or today()
+    """Evaluate every line; raises a DomainError naming each bad line (nothing is stored then)."""
+    on = req.as_of or clock.today()
     _country(snap, req.destination, "/destination")
     _country(snap, req.end_user.headquarters, "/end_user/headquarters")
     _country(snap, req.end_user.parent_headquarters, "/end_user/parent_headquarters")
@@ -312,7 +320,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         snap, req.destination, req.end_user.headquarters, req.end_user.parent_headquarters, req.transaction_type, on
     )
     ids = tuple(r.id for r in selection.rulesets)
-    problems: list[FieldProblem] = []
+    bad = _BadLines()
     lines: list[LineResult] = []
     memo: dict[str, tuple[LinePieces, str | None]] = {}
     line_json: list[str] = []
@@ -328,14 +336,10 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
                 memo[memo_key] = (_line_fields(snap, selection, ids, item, party, on, pointer), item.accelerator_id)
             pieces, accelerator_id = memo[memo_key]
         except UndeterminedError as exc:
-            problems.extend(
-                FieldProblem(pointer=f"{pointer}/spec/{f}", detail=f"line {line.key!r}: {exc}") for f in exc.fields
-            )
+            bad.add(line.key, [FieldProblem(pointer=f"{pointer}/spec/{f}", detail=str(exc)) for f in exc.fields])
             continue
-        except ProblemError as exc:
-            problems.extend(
-                FieldProblem(pointer=e.pointer, detail=f"line {line.key!r}: {e.detail}") for e in exc.errors
-            )
+        except DomainError as exc:
+            bad.add(line.key, exc.errors)
             continue
         # validated once per distinct line (in _line_fields); each line only adds its key and quantity
         lines.append(
@@ -344,14 +348,9 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             )
         )
         line_json.append(f'{{"key":{to_json(line.key).decode()}{pieces.middle}{line.quantity},{pieces.tail}')
-    if problems:
-        keys = sorted({p.detail.split("'")[1] for p in problems if "'" in p.detail})
-        raise ProblemError(
-            "validation_error",
-            f"{len(keys) or len(problems)} line(s) invalid: {', '.join(keys[:20])}; nothing was recorded",
-            problems[:200],
-        )
-    now = datetime.now(UTC)
+    if bad.keys:
+        raise bad.error()
+    now = clock.now()
     response = ScreeningResponse(
         id=decision_id,
         hypothetical=selection.hypothetical,
@@ -429,7 +428,7 @@ def history(
     starts: list[date | None] = [None, *dates]
     intervals: list[HistoryInterval] = []
     for i, start in enumerate(starts):
-        on = start or (dates[0].replace(year=dates[0].year - 1) if dates else today())
+        on = start or (dates[0].replace(year=dates[0].year - 1) if dates else clock.today())
         selection = licensing.select(snap.book, on, on)
         party, dest_warnings = _party(snap, destination, hq, parent, transaction, on)
         try:

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-from app.errors import ProblemError
+from app.errors import DomainError
 
 STATIC = Path(__file__).with_name("static")
 
@@ -47,6 +47,6 @@ async def asset(path: str, request: Request) -> Response:
     try:
         response = await _assets.get_response(path, request.scope)
     except HTTPException as exc:
-        raise ProblemError("not_found", f"No asset {path!r}") from exc
+        raise DomainError("not_found", f"No asset {path!r}") from exc
     response.headers.update(HEADERS)
     return response

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.events.service import EventType
-from app.http import UtcDatetime
+from app.vocabulary import UtcDatetime
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
 
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]

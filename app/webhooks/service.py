@@ -32,7 +32,7 @@ from sqlmodel import Session, col, or_, select
 from standardwebhooks.webhooks import Webhook
 from ulid import ULID
 
-from app.errors import ProblemError, field_error
+from app.errors import DomainError, field_error
 from app.events import service as events
 from app.events.models import Event, EventHead
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -147,7 +147,7 @@ def get(engine: Engine, subscription_id: str) -> WebhookSubscription:
     with Session(engine) as session:
         sub = session.get(WebhookSubscription, subscription_id)
     if sub is None:
-        raise ProblemError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
+        raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
     return sub
 
 
@@ -160,7 +160,7 @@ def set_enabled(engine: Engine, subscription_id: str, enabled: bool) -> WebhookS
     with Session(engine, expire_on_commit=False) as session:
         sub = session.get(WebhookSubscription, subscription_id)
         if sub is None:
-            raise ProblemError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
+            raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
         sub.enabled = enabled
         sub.disabled_reason = None if enabled else "disabled by an administrator"
         if enabled:  # retry the held event now, with a fresh retry window
@@ -174,7 +174,7 @@ def delete(engine: Engine, subscription_id: str) -> None:
     with Session(engine) as session:
         sub = session.get(WebhookSubscription, subscription_id)
         if sub is None:
-            raise ProblemError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
+            raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
         session.delete(sub)
         session.commit()
 
@@ -201,7 +201,7 @@ def find_event(engine: Engine, event_id: str) -> Event:
     with Session(engine) as session:
         event = session.exec(select(Event).where(Event.id == event_id)).first()
     if event is None:
-        raise ProblemError("unknown_event", f"No event {event_id!r}")
+        raise DomainError("unknown_event", f"No event {event_id!r}")
     return event
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -276,3 +277,36 @@ def test_numbers_and_booleans_are_not_coerced_from_other_json_types(
 ) -> None:
     assert_problem(client.post("/v1/screenings", json=body), 422, "validation_error", pointer)
     assert decisions(client) == 0
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param(["it's", "o'brien's"], id="apostrophes"),
+        pytest.param(['say "hi"', "a,b", "c, d"], id="double-quotes-and-commas"),
+        pytest.param(["ligne-é", "行-1", "🚀"], id="unicode"),
+        pytest.param(["'", ",", " "], id="only-punctuation"),
+    ],
+)
+def test_bad_line_keys_are_reported_exactly_as_sent(client: TestClient, keys: list[str]) -> None:
+    """Each bad line's key is collected as data, not parsed back out of a message: a key with a
+    quote, a comma or any unicode comes back intact, in the summary and in every errors[] entry."""
+    lines = [{"key": "fine", "accelerator_id": H100, "quantity": 1}]
+    lines += [{"key": k, "accelerator_id": "no-such-chip", "quantity": 1} for k in keys]
+    body = assert_problem(client.post("/v1/screenings", json=screening(lines=lines)), 422, "validation_error")
+    assert body["detail"].startswith(f"{len(keys)} line(s) invalid: ")
+    for key in keys:
+        assert json.dumps(key, ensure_ascii=False) in body["detail"]
+    assert [e["pointer"] for e in body["errors"]] == [f"/lines/{i + 1}/accelerator_id" for i in range(len(keys))]
+    assert [e["detail"] for e in body["errors"]] == [f"line {k!r}: unknown accelerator id" for k in keys]
+
+
+def test_an_accelerator_write_error_names_the_field_in_errors(client: TestClient) -> None:
+    """One error path: a refused catalog write carries its pointer in errors[] like every other."""
+    item = client.get(f"/v1/accelerators/{H100}").json()
+    item.pop("data_version")
+    body = assert_problem(client.post("/v1/accelerators", json=item), 409, "conflict", "/id")
+    assert body["errors"] == [{"pointer": "/id", "detail": f"accelerator {H100} exists"}]
+    item["id"] = "acme-new"
+    item["throughput"][0]["source"] = "nowhere"
+    assert_problem(client.post("/v1/accelerators", json=item), 422, "validation_error", "/sources")

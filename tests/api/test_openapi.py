@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from app.cli import openapi_text
 from app.errors import MEDIA_TYPE
-from app.openapi import render
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -27,7 +27,7 @@ BOUNDED_FORMATS = {"date", "date-time", "time", "uuid", "email", "uri", "ipv4", 
 
 @pytest.fixture(scope="module")
 def rendered() -> str:
-    return render()
+    return openapi_text()
 
 
 @pytest.fixture(scope="module")

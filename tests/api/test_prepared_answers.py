@@ -10,8 +10,8 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
+from app.keys.service import KeyVerifier
 from app.screening import service
-from app.security import KeyVerifier
 from tests.conftest import ADMIN_KEY, make_settings, new_key
 
 URL = "/v1/accelerators/nvidia-h100-sxm5-80gb/classification?as_of=2026-01-20"

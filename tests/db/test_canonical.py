@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.decisions.store import canonical, canonical_plain
+from app.canonical import canonical, canonical_plain
 
 plain = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

@@ -22,10 +22,11 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 from ulid import ULID
 
+from app.canonical import canonical
 from app.cli import cli
 from app.config import get_settings
 from app.db import make_engine
-from app.decisions import store
+from app.decisions import repository
 from app.decisions.models import Decision
 from tests.conftest import make_settings
 
@@ -45,16 +46,16 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def draft(n: int, key: str | None = None, api_key: str | None = None, request: str | None = None) -> store.Draft:
-    body = request if request is not None else store.canonical({"n": n})
-    return store.Draft(
+def draft(n: int, key: str | None = None, api_key: str | None = None, request: str | None = None) -> repository.Draft:
+    body = request if request is not None else canonical({"n": n})
+    return repository.Draft(
         id=str(ULID()),
         kind="screening",
         api_key_id=api_key,
         request_id=f"req-{n}",
         idempotency_key=key,
         request=body,
-        response=store.canonical({"answer": n}),
+        response=canonical({"answer": n}),
         rulesets=["r1"],
         data_version="test",
     )
@@ -87,18 +88,18 @@ def run_threads(n: int, target: object) -> list[BaseException]:
 def test_concurrent_writers_make_one_unbroken_chain_with_no_gaps_or_forks(engine: Engine) -> None:
     def write(i: int) -> None:
         for j in range(PER_THREAD):
-            store.append(engine, draft(i * 1000 + j), TTL)
+            repository.append(engine, draft(i * 1000 + j), TTL)
 
     assert run_threads(THREADS, write) == []
     rows = chain_rows(engine)
     total = THREADS * PER_THREAD
     assert [r[0] for r in rows] == list(range(1, total + 1))
     assert len({r[1] for r in rows}) == total
-    prev = store.GENESIS
+    prev = repository.GENESIS
     for _seq, _id, prev_hash, digest in rows:
         assert prev_hash == prev  # each record links to exactly the one before: no fork
         prev = digest
-    result = store.verify(engine)
+    result = repository.verify(engine)
     assert result.ok, result
     assert (result.checked, result.last_seq, result.head_hash) == (total, total, prev)
     with engine.connect() as conn:
@@ -107,12 +108,12 @@ def test_concurrent_writers_make_one_unbroken_chain_with_no_gaps_or_forks(engine
 
 
 def test_concurrent_duplicates_with_one_idempotency_key_make_exactly_one_decision(engine: Engine) -> None:
-    results: list[store.Stored] = []
+    results: list[repository.Stored] = []
     lock = threading.Lock()
 
     def write(i: int) -> None:
         for _ in range(3):
-            stored = store.append(engine, draft(i, key="order-42", api_key="key-a", request='{"same":true}'), TTL)
+            stored = repository.append(engine, draft(i, key="order-42", api_key="key-a", request='{"same":true}'), TTL)
             with lock:
                 results.append(stored)
 
@@ -123,18 +124,18 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_exactly_one_decisio
     assert len({r.response for r in results}) == 1
     assert len(chain_rows(engine)) == 1
     # the same key under another API key is a different request
-    other = store.append(engine, draft(1, key="order-42", api_key="key-b", request='{"same":true}'), TTL)
+    other = repository.append(engine, draft(1, key="order-42", api_key="key-b", request='{"same":true}'), TTL)
     assert not other.replayed
-    assert store.verify(engine).checked == 2
+    assert repository.verify(engine).checked == 2
 
 
 def test_same_idempotency_key_with_a_different_body_is_a_conflict(engine: Engine) -> None:
-    first = store.append(engine, draft(1, key="k", api_key="key-a", request='{"a":1}'), TTL)
-    with pytest.raises(store.IdempotencyConflict) as info:
-        store.append(engine, draft(2, key="k", api_key="key-a", request='{"a":2}'), TTL)
-    assert info.value.args[0] == first.decision_id
+    first = repository.append(engine, draft(1, key="k", api_key="key-a", request='{"a":1}'), TTL)
+    with pytest.raises(repository.IdempotencyConflict) as info:
+        repository.append(engine, draft(2, key="k", api_key="key-a", request='{"a":2}'), TTL)
+    assert info.value.decision_id == first.decision_id
     assert len(chain_rows(engine)) == 1
-    assert store.verify(engine).ok
+    assert repository.verify(engine).ok
 
 
 def test_idempotency_over_http_replays_the_first_answer_and_rejects_a_changed_body(client: TestClient) -> None:
@@ -220,7 +221,7 @@ def test_verification_names_a_decision_altered_in_the_database(
             forged = json.loads(original)
             forged["license_required"] = not forged["license_required"]
             conn.execute(text("UPDATE decision SET response = :r WHERE seq = :k"), {"r": json.dumps(forged), "k": k})
-        result = store.verify(engine)
+        result = repository.verify(engine)
     finally:
         engine.dispose()
     assert not result.ok
@@ -251,10 +252,10 @@ def test_rehashing_an_altered_decision_is_caught_at_the_next_link(client: TestCl
         with Session(engine) as session:
             forged = session.get(Decision, 2)
             assert forged is not None and forged.data_version == "forged"
-            new_hash = store.record_hash(forged)
+            new_hash = repository.record_hash(forged)
         with tamper(engine) as conn:
             conn.execute(text("UPDATE decision SET hash = :h WHERE seq = 2"), {"h": new_hash})
-        result = store.verify(engine)
+        result = repository.verify(engine)
     finally:
         engine.dispose()
     assert not result.ok
@@ -270,7 +271,7 @@ def test_deleting_the_last_decision_is_detected(
     try:
         with tamper(engine) as conn:
             conn.execute(text("DELETE FROM decision WHERE seq = 3"))
-        result = store.verify(engine)
+        result = repository.verify(engine)
     finally:
         engine.dispose()
     assert not result.ok
@@ -295,7 +296,7 @@ def test_deleting_a_decision_in_the_middle_is_detected(client: TestClient, datab
     try:
         with tamper(engine) as conn:
             conn.execute(text("DELETE FROM decision WHERE seq = 2"))
-        result = store.verify(engine)
+        result = repository.verify(engine)
     finally:
         engine.dispose()
     assert not result.ok
@@ -328,10 +329,10 @@ def _assert_retry_later_and_nothing_stored(client: TestClient, resp: object, dat
 def test_a_failed_decision_write_is_503_with_retry_after_and_stores_nothing(
     client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing_append(*_args: object, **_kwargs: object) -> store.Stored:
+    def failing_append(*_args: object, **_kwargs: object) -> repository.Stored:
         raise exc.OperationalError("INSERT INTO decision ...", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(store, "append_many", failing_append)
+    monkeypatch.setattr(repository, "append_many", failing_append)
     resp = client.post("/v1/screenings", json=SCREENING, headers={"Idempotency-Key": "retry-me"})
     _assert_retry_later_and_nothing_stored(client, resp, database_url)
     monkeypatch.undo()
@@ -368,16 +369,16 @@ def test_a_write_blocked_by_the_database_is_503_and_stores_nothing(database_url:
 def test_verifying_while_writers_append_never_reports_a_false_break(engine: Engine) -> None:
     """Verification under live traffic checks the chain up to the head it saw, never a false alarm."""
     stop = threading.Event()
-    results: list[store.Verification] = []
+    results: list[repository.Verification] = []
 
     def write(i: int) -> None:
         if i == 0:
             while not stop.is_set():
-                results.append(store.verify(engine, batch=7))
+                results.append(repository.verify(engine, batch=7))
             return
         try:
             for j in range(30):
-                store.append(engine, draft(i * 1000 + j), TTL)
+                repository.append(engine, draft(i * 1000 + j), TTL)
         finally:
             if i == 1:
                 stop.set()
@@ -386,14 +387,14 @@ def test_verifying_while_writers_append_never_reports_a_false_break(engine: Engi
     assert results, "verification never ran"
     broken = [r for r in results if not r.ok]
     assert broken == [], f"{len(broken)} of {len(results)} verifications reported a break: {broken[0]}"
-    final = store.verify(engine)
+    final = repository.verify(engine)
     assert final.ok and final.checked == 90
 
 
 def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> None:
     """A well-formed record (valid hash and link) slipped in with SQL, leaving the head alone."""
     for n in range(3):
-        store.append(engine, draft(n), TTL)
+        repository.append(engine, draft(n), TTL)
     with Session(engine) as session:
         last = session.get(Decision, 3)
         assert last is not None
@@ -406,10 +407,10 @@ def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> No
                 "response": '{"answer":"forged"}',
             }
         )
-        forged.hash = store.record_hash(forged)
+        forged.hash = repository.record_hash(forged)
         session.add(forged)
         session.commit()
-    result = store.verify(engine)
+    result = repository.verify(engine)
     assert not result.ok
     assert result.first_broken_seq == 4
     assert "beyond the chain head" in (result.problem or "")

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.db import make_engine
-from app.decisions import store
+from app.decisions import repository
 from tests.conftest import make_settings
 from tests.db.test_decision_chain import chain_rows, draft
 
@@ -28,12 +28,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def test_a_batch_commits_in_order_linking_each_record_to_the_one_before(engine: Engine) -> None:
     drafts = [draft(i) for i in range(5)]
-    results = store.append_many(engine, drafts, TTL)
-    assert [r.decision_id for r in results if isinstance(r, store.Stored)] == [d.id for d in drafts]
+    results = repository.append_many(engine, drafts, TTL)
+    assert [r.decision_id for r in results if isinstance(r, repository.Stored)] == [d.id for d in drafts]
     rows = chain_rows(engine)
     assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
     assert all(rows[i][2] == rows[i - 1][3] for i in range(1, 5))
-    assert store.verify(engine).ok
+    assert repository.verify(engine).ok
 
 
 def test_a_key_repeated_inside_one_batch_replays_or_conflicts(engine: Engine) -> None:
@@ -41,17 +41,17 @@ def test_a_key_repeated_inside_one_batch_replays_or_conflicts(engine: Engine) ->
     same = draft(2, key="k", api_key="a", request='{"x":1}')
     changed = draft(3, key="k", api_key="a", request='{"x":2}')
     other_key = draft(4, key="k", api_key="b", request='{"x":2}')
-    results = store.append_many(engine, [first, same, changed, other_key], TTL)
-    assert results[0] == store.Stored(first.id, first.response, False)
-    assert results[1] == store.Stored(first.id, first.response, True)
-    assert isinstance(results[2], store.IdempotencyConflict)
-    assert isinstance(results[3], store.Stored) and not results[3].replayed
+    results = repository.append_many(engine, [first, same, changed, other_key], TTL)
+    assert results[0] == repository.Stored(first.id, first.response, False)
+    assert results[1] == repository.Stored(first.id, first.response, True)
+    assert isinstance(results[2], repository.IdempotencyConflict)
+    assert isinstance(results[3], repository.Stored) and not results[3].replayed
     assert [r[1] for r in chain_rows(engine)] == [first.id, other_key.id]
 
 
 def test_the_writer_answers_every_concurrent_caller_after_commit(engine: Engine) -> None:
-    writer = store.DecisionWriter(engine, TTL, max_batch=16)
-    stored: list[store.Stored] = []
+    writer = repository.DecisionWriter(engine, TTL, max_batch=16)
+    stored: list[repository.Stored] = []
     lock = threading.Lock()
 
     def submit(n: int) -> None:
@@ -68,17 +68,17 @@ def test_the_writer_answers_every_concurrent_caller_after_commit(engine: Engine)
     assert len(stored) == 60
     ids = {r[1] for r in chain_rows(engine)}
     assert {s.decision_id for s in stored} == ids
-    assert store.verify(engine).ok
+    assert repository.verify(engine).ok
 
 
 def test_a_failed_group_fails_every_caller_in_it_and_stores_none(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing(*_: object) -> list[store.Stored | store.IdempotencyConflict]:
+    def failing(*_: object) -> list[repository.Stored | repository.IdempotencyConflict]:
         raise OperationalError("INSERT", {}, Exception("disk full"))
 
-    monkeypatch.setattr(store, "append_many", failing)
-    writer = store.DecisionWriter(engine, TTL)
+    monkeypatch.setattr(repository, "append_many", failing)
+    writer = repository.DecisionWriter(engine, TTL)
     futures = [writer.submit(draft(n)) for n in range(3)]
     for future in futures:
         with pytest.raises(OperationalError):
@@ -88,7 +88,7 @@ def test_a_failed_group_fails_every_caller_in_it_and_stores_none(
 
 
 def test_a_closed_writer_refuses_new_work_after_writing_what_it_had(engine: Engine) -> None:
-    writer = store.DecisionWriter(engine, TTL)
+    writer = repository.DecisionWriter(engine, TTL)
     pending = writer.submit(draft(1))
     writer.close()
     assert pending.result(timeout=10).decision_id == chain_rows(engine)[0][1]
@@ -100,13 +100,15 @@ def test_a_conflict_and_other_keyed_drafts_in_one_batch_do_not_fail_each_other(e
     """Issue 10: on SQLite a conflict loaded a naive created_at; the same key's next expiry sweep in
     the batch compared it with an aware cutoff (TypeError) and the whole batch failed."""
     first = draft(1, key="shared", api_key="a", request='{"x":1}')
-    store.append_many(engine, [first], TTL)
+    repository.append_many(engine, [first], TTL)
     conflicts = [draft(n, key="shared", api_key="a", request=f'{{"x":{n}}}') for n in (2, 3)]
     others = [draft(n, key=f"k{n}", api_key="a") for n in range(4, 8)]
-    results = store.append_many(engine, [conflicts[0], others[0], conflicts[1], *others[1:]], TTL)
-    assert isinstance(results[0], store.IdempotencyConflict) and isinstance(results[2], store.IdempotencyConflict)
-    assert [r.decision_id for r in results if isinstance(r, store.Stored)] == [d.id for d in others]
-    assert store.verify(engine).ok
+    results = repository.append_many(engine, [conflicts[0], others[0], conflicts[1], *others[1:]], TTL)
+    assert isinstance(results[0], repository.IdempotencyConflict) and isinstance(
+        results[2], repository.IdempotencyConflict
+    )
+    assert [r.decision_id for r in results if isinstance(r, repository.Stored)] == [d.id for d in others]
+    assert repository.verify(engine).ok
 
 
 def test_stored_timestamps_come_back_timezone_aware_on_every_engine(engine: Engine) -> None:
@@ -114,7 +116,7 @@ def test_stored_timestamps_come_back_timezone_aware_on_every_engine(engine: Engi
 
     from app.decisions.models import Decision, IdempotencyRecord
 
-    store.append_many(engine, [draft(1, key="k", api_key="a")], TTL)
+    repository.append_many(engine, [draft(1, key="k", api_key="a")], TTL)
     with Session(engine) as session:
         stamps = [d.created_at for d in session.exec(select(Decision))]
         stamps += [r.created_at for r in session.exec(select(IdempotencyRecord))]
@@ -125,22 +127,22 @@ def test_an_item_that_fails_in_a_group_fails_alone_and_the_rest_are_stored(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug tripped by one caller's draft must not turn every other caller's screening into a 500."""
-    real_replay = store._replay
+    real_replay = repository._replay
 
-    def replay(session: object, d: store.Draft, ttl: timedelta) -> store.Stored | None:
+    def replay(session: object, d: repository.Draft, ttl: timedelta) -> repository.Stored | None:
         if d.idempotency_key == "poison":
             raise TypeError("a bug reached by this draft only")
         return real_replay(session, d, ttl)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "_replay", replay)
+    monkeypatch.setattr(repository, "_replay", replay)
     good = [draft(n, key=f"k{n}", api_key="a") for n in range(4)]
     bad = draft(9, key="poison", api_key="a")
-    results = store.append_group(engine, [good[0], good[1], bad, good[2], good[3]], TTL)
+    results = repository.append_group(engine, [good[0], good[1], bad, good[2], good[3]], TTL)
     assert isinstance(results[2], TypeError)
-    stored = [r for r in results if isinstance(r, store.Stored)]
+    stored = [r for r in results if isinstance(r, repository.Stored)]
     assert [s.decision_id for s in stored] == [d.id for d in good]
     assert [r[1] for r in chain_rows(engine)] == [d.id for d in good]
-    assert store.verify(engine).ok
+    assert repository.verify(engine).ok
 
 
 def test_an_unavailable_database_fails_the_group_once_without_retrying_each_item(
@@ -148,11 +150,11 @@ def test_an_unavailable_database_fails_the_group_once_without_retrying_each_item
 ) -> None:
     calls: list[int] = []
 
-    def failing(_engine: Engine, drafts: list[store.Draft], _ttl: timedelta) -> list[object]:
+    def failing(_engine: Engine, drafts: list[repository.Draft], _ttl: timedelta) -> list[object]:
         calls.append(len(drafts))
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(store, "append_many", failing)
-    results = store.append_group(engine, [draft(n) for n in range(5)], TTL)
+    monkeypatch.setattr(repository, "append_many", failing)
+    results = repository.append_group(engine, [draft(n) for n in range(5)], TTL)
     assert all(isinstance(r, OperationalError) for r in results)
     assert calls == [5]

@@ -82,7 +82,7 @@ def test_every_revision_upgrades_and_downgrades_one_step_at_a_time(empty_databas
     migrate.upgrade(url)
     engine = _engine(url)
     try:
-        assert migrate.at_head(engine, url)
+        assert migrate.at_head(engine)
     finally:
         engine.dispose()
     assert _tables(url) == schemas[revisions[-1][0]]

@@ -204,9 +204,9 @@ def test_a_replica_whose_start_up_fails_unexpectedly_keeps_retrying_until_ready(
 ) -> None:
     """An error that is not a database error (here a seed that fails once) used to end start-up
     silently: the process lived on, never ready, and said nothing."""
-    from app.regulations import service as reference
+    from app import main
 
-    real_seed = reference.seed
+    real_seed = main.seed
     calls = []
 
     def flaky_seed(*args: object, **kwargs: object) -> object:
@@ -215,7 +215,7 @@ def test_a_replica_whose_start_up_fails_unexpectedly_keeps_retrying_until_ready(
             raise ValueError("stored document no longer validates")
         return real_seed(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reference, "seed", flaky_seed)
+    monkeypatch.setattr(main, "seed", flaky_seed)
     app = create_app(make_settings(database_url))
     with TestClient(app) as c:
         wait_ready(c, timeout=30)

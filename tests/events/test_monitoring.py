@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app import clock
 from app.main import create_app
 from app.screening import monitoring
-from app.screening import service as screening_service
 from tests.conftest import ADMIN_KEY, make_settings, wait_ready
 from tests.events.conftest import FAST, events, eventually, utc_today
 
@@ -153,7 +153,7 @@ def test_a_dated_change_re_screens_when_its_day_arrives_without_a_request(
         what="monitor",
     )
     assert not events(watched, "screening.outcome_changed")
-    monkeypatch.setattr(screening_service, "today", lambda: tomorrow)  # midnight UTC passes
+    monkeypatch.setattr(clock, "today", lambda: tomorrow)  # midnight UTC passes
     changed = eventually(lambda: events(watched, "screening.outcome_changed"), what="re-screened on the new day")
     assert changed[0]["subject"] == screening_id
     assert changed[0]["data"]["cause"]["on"] == str(tomorrow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.catalog.service import spec_from_record
 from app.regulations import loader
 from app.rules.book import RuleBook, Spec
 
@@ -21,4 +22,4 @@ def book(files: loader.ReferenceFiles) -> RuleBook:
 @pytest.fixture(scope="session")
 def catalog(files: loader.ReferenceFiles) -> dict[str, Spec]:
     """Catalog id -> the spec the engine reads."""
-    return {record.id: loader.spec_from_record(record) for record in files.accelerators}
+    return {record.id: spec_from_record(record) for record in files.accelerators}

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained decision log.
+"""The append-only, hash-chained decision log: its queries and the group-commit writer.
 
 Every writer first bumps the single ``decision_chain`` row: on PostgreSQL that row lock, and on
 SQLite the database write lock it takes, serialise writers, so the chain never forks. Nothing
@@ -7,8 +7,6 @@ here updates or deletes a decision.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import queue
 import threading
@@ -19,38 +17,21 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-import orjson
 from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from app.decisions.models import Decision, DecisionChain, IdempotencyRecord
+from app.canonical import canonical, canonical_plain, sha256
+from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
+from app.errors import DomainError
 
 log = logging.getLogger("chipclass.decisions")
 GENESIS = "0" * 64
 DECISION_TABLE: Table = Decision.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_TABLE: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-
-
-def canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def canonical_plain(obj: Any) -> str:
-    """``canonical(obj)`` for plain JSON data (str, int, bool, None, lists, str-keyed dicts; no floats),
-    byte for byte (a property test holds it to that), through orjson: several times faster on the
-    megabyte-sized records of a 1,000-line screening. Anything orjson refuses (an int past 64 bits,
-    a lone surrogate, another type) goes through ``canonical``."""
-    try:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME).decode()
-    except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
-        return canonical(obj)
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+LINK_TABLE: Table = DecisionRuleset.__table__  # type: ignore[attr-defined]
 
 
 HASHED = (
@@ -113,8 +94,16 @@ class Stored:
     replayed: bool
 
 
-class IdempotencyConflict(Exception):
-    """The key was used for another request: a 422 for that caller only."""
+class IdempotencyConflict(DomainError):
+    """An Idempotency-Key already used by the same API key for a different request: a 422 for that
+    caller only."""
+
+    def __init__(self, key: str | None, decision_id: str) -> None:
+        super().__init__(
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was used for a different request (decision {decision_id})",
+        )
+        self.decision_id = decision_id
 
 
 def append(engine: Engine, draft: Draft, idempotency_ttl: timedelta) -> Stored:
@@ -161,6 +150,7 @@ def append_in(
     batch_keys: dict[tuple[str, str], Draft] = {}
     decisions: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     for draft in drafts:
         keyed = draft.idempotency_key is not None and draft.api_key_id is not None
         key = (draft.api_key_id or "", draft.idempotency_key or "")
@@ -168,7 +158,11 @@ def append_in(
             earlier = batch_keys.get(key)
             if earlier is not None:
                 same = earlier.request_hash == draft.request_hash
-                results.append(Stored(earlier.id, earlier.response, True) if same else IdempotencyConflict(earlier.id))
+                results.append(
+                    Stored(earlier.id, earlier.response, True)
+                    if same
+                    else IdempotencyConflict(draft.idempotency_key, earlier.id)
+                )
                 continue
             try:
                 found = _replay(session, draft, idempotency_ttl)
@@ -196,6 +190,7 @@ def append_in(
         }
         row["hash"] = prev = row_hash(row)
         decisions.append(row)
+        links.extend({"decision_seq": seq, "ruleset_id": r} for r in dict.fromkeys(draft.rulesets))
         if keyed:
             batch_keys[key] = draft
             keys.append(
@@ -215,6 +210,8 @@ def append_in(
         session.execute(insert(DECISION_TABLE), decisions)
     if keys:
         session.execute(insert(IDEMPOTENCY_TABLE), keys)
+    if links:
+        session.execute(insert(LINK_TABLE), links)
     session.execute(update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev))
     for draft in stored:
         for effect in draft.effects:
@@ -347,9 +344,14 @@ def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:
     if record is None:
         return None
     if record.request_hash != draft.request_hash:
-        raise IdempotencyConflict(record.decision_id)
+        raise IdempotencyConflict(draft.idempotency_key, record.decision_id)
     stored = session.exec(select(Decision).where(Decision.id == record.decision_id)).one()
     return Stored(stored.id, stored.response, True)
+
+
+def ruleset_used(session: Session, ruleset_id: str) -> bool:
+    query = select(DecisionRuleset.decision_seq).where(DecisionRuleset.ruleset_id == ruleset_id).limit(1)
+    return session.exec(query).first() is not None
 
 
 def get(engine: Engine, decision_id: str) -> Decision | None:

@@ -8,29 +8,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
 
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import JSON, Column
+import anyio.to_thread
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, col, select
 
-from app.db import UtcDateTime
+from app import clock
+from app.db import session_scope
+from app.errors import DomainError
+from app.keys.models import ApiKey
+from app.keys.schemas import SCOPES, KeyCreated, KeyList, KeyRead
 
-Scope = Literal["read", "screen", "admin", "audit"]
-SCOPES: tuple[Scope, ...] = ("read", "screen", "admin", "audit")
 PREFIX = "cc"
-
-
-class ApiKey(SQLModel, table=True):
-    __tablename__ = "api_key"
-    id: str = Field(primary_key=True, max_length=40)
-    name: str = Field(max_length=100)
-    key_hash: str = Field(max_length=64)
-    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime, nullable=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +41,62 @@ def key_id(raw: str) -> str | None:
     return parts[1]
 
 
-def create_key(session: Session, name: str, scopes: list[str], raw: str | None = None) -> tuple[ApiKey, str]:
-    """Store a new key; returns the row and the raw key (shown once, never stored)."""
+def read(row: ApiKey) -> KeyRead:
+    return KeyRead(id=row.id, name=row.name, scopes=row.scopes, created_at=row.created_at, revoked_at=row.revoked_at)
+
+
+def add_key(session: Session, name: str, scopes: list[str], raw: str | None = None) -> tuple[ApiKey, str]:
+    """Store a new key in ``session``; returns the row and the raw key (shown once, never stored)."""
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
-        raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
+        raise DomainError("validation_error", f"scopes must be among {', '.join(SCOPES)}", "/scopes")
     if raw is None:
         given_id = secrets.token_hex(6)
         raw = f"{PREFIX}_{given_id}_{secrets.token_urlsafe(32)}"
     else:
         given_id = key_id(raw) or "boot" + secrets.token_hex(4)
-    row = ApiKey(
-        id=given_id,
-        name=name,
-        key_hash=_hash(raw),
-        scopes=sorted(set(scopes)),
-        created_at=datetime.now(UTC),
-    )
+    row = ApiKey(id=given_id, name=name, key_hash=_hash(raw), scopes=sorted(set(scopes)), created_at=clock.now())
     session.add(row)
     session.flush()
     return row, raw
+
+
+def create_key(engine: Engine, name: str, scopes: list[str]) -> KeyCreated:
+    """Blocking: create a key and return it with the raw key (the only time it is shown)."""
+    with session_scope(engine) as session:
+        row, raw = add_key(session, name, scopes)
+        return KeyCreated(**read(row).model_dump(), key=raw)
+
+
+def current_key(engine: Engine, key_id: str) -> KeyRead:
+    """Blocking: the key making a request (its name and scopes); unauthorized if it is gone."""
+    with Session(engine) as session:
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            raise DomainError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        return read(row)
+
+
+def list_keys(engine: Engine) -> KeyList:
+    """Blocking: every key, oldest first (never the keys themselves)."""
+    with Session(engine) as session:
+        return KeyList(items=[read(r) for r in session.exec(select(ApiKey).order_by(col(ApiKey.created_at)))])
+
+
+def revoke_key(engine: Engine, key_id: str) -> KeyRead:
+    """Blocking: revoke a key (revoking a revoked key is a no-op); ``not_found`` for an unknown id."""
+    with session_scope(engine) as session:
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            raise DomainError("not_found", f"No key {key_id!r}")
+        if row.revoked_at is None:
+            row.revoked_at = clock.now()
+            session.add(row)
+        return read(row)
+
+
+def has_any_key(session: Session) -> bool:
+    return session.exec(select(ApiKey.id).limit(1)).first() is not None
 
 
 class KeyVerifier:
@@ -115,7 +140,7 @@ class KeyVerifier:
         return True, hit[0]
 
     def _reload(self, raw: str) -> asyncio.Future[Principal | None]:
-        future = asyncio.ensure_future(run_in_threadpool(self._fetch, raw))
+        future = asyncio.ensure_future(anyio.to_thread.run_sync(self._fetch, raw))
         self._inflight[raw] = future
 
         def done(f: asyncio.Future[Principal | None]) -> None:
@@ -158,17 +183,3 @@ class KeyVerifier:
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
-
-
-def has_any_key(session: Session) -> bool:
-    return session.exec(select(ApiKey.id).limit(1)).first() is not None
-
-
-def revoke(session: Session, key_id: str) -> bool:
-    row = session.get(ApiKey, key_id)
-    if row is None:
-        return False
-    if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
-        session.add(row)
-    return True

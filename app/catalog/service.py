@@ -1,0 +1,272 @@
+"""The accelerator catalog: entries from the shipped file and from admins, and the spec the
+engine reads from an entry or from a caller's figures.
+
+Writes bump the reference revision (``app.revision``) so every replica reloads its snapshot.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app import clock, revision
+from app.catalog.models import Accelerator
+from app.catalog.schemas import (
+    AcceleratorCreate,
+    AcceleratorPage,
+    AcceleratorRead,
+    AcceleratorRecord,
+    Source,
+    SpecIn,
+    SpecUsAvailability,
+    UsAvailability,
+)
+from app.errors import DomainError, field_error
+from app.rules import book as b
+
+# --- specs: catalog entries and caller figures -> what the engine reads -------------------------
+
+
+def _point(value: Decimal | None) -> Fraction | None:
+    return Fraction(value) if value is not None else None
+
+
+def us_availability(fact: UsAvailability | SpecUsAvailability | None) -> b.UsAvailability | None:
+    """US availability as the engine reads it (a dated fact; None: unknown)."""
+    if fact is None:
+        return None
+    source = fact.source if isinstance(fact, UsAvailability) else None
+    note = fact.note if isinstance(fact, UsAvailability) else None
+    return b.UsAvailability(fact.value, fact.as_of, source, note)
+
+
+def spec_from_record(record: AcceleratorRecord) -> b.Spec:
+    """A catalog entry's figures, exact; a figure given as a range is None there and listed in ``ranges``."""
+    ranges: list[b.FigureRange] = []
+    for i, t in enumerate(record.throughput):
+        if t.min is not None and t.max is not None:
+            ranges.append(b.FigureRange(f"throughput.{i}", Fraction(t.min), Fraction(t.max), t.source, t.note))
+    figures = {
+        "die_area_mm2": record.die_area_mm2,
+        "memory_bandwidth_gbps": record.memory_bandwidth_gbps,
+        "interconnect_bandwidth_gbps": record.interconnect_bandwidth_gbps,
+    }
+    for name, fig in figures.items():
+        if fig is not None and fig.min is not None and fig.max is not None:
+            ranges.append(b.FigureRange(name, Fraction(fig.min), Fraction(fig.max), fig.source, fig.note))
+    return b.Spec(
+        throughput=tuple(b.Throughput(t.precision, _point(t.dense_tops)) for t in record.throughput),
+        datacenter=record.datacenter,
+        die_area_mm2=_point(record.die_area_mm2.value),
+        memory_bandwidth_gbps=_point(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,
+        interconnect_bandwidth_gbps=_point(record.interconnect_bandwidth_gbps.value)
+        if record.interconnect_bandwidth_gbps
+        else None,
+        kind=record.kind,
+        ranges=tuple(ranges),
+        us_available=us_availability(record.us_available),
+    )
+
+
+def spec_from_input(spec: SpecIn) -> b.Spec:
+    """A caller's spec; sparse figures are halved here, explicitly (Technical Note 3)."""
+    return b.Spec(
+        throughput=tuple(
+            b.Throughput(t.precision, Fraction(t.dense_tops) / 2 if t.sparse else Fraction(t.dense_tops))
+            for t in spec.throughput
+        ),
+        datacenter=spec.datacenter,
+        die_area_mm2=Fraction(spec.die_area_mm2) if spec.die_area_mm2 is not None else None,
+        memory_bandwidth_gbps=Fraction(spec.memory_bandwidth_gbps) if spec.memory_bandwidth_gbps is not None else None,
+        interconnect_bandwidth_gbps=Fraction(spec.interconnect_bandwidth_gbps)
+        if spec.interconnect_bandwidth_gbps is not None
+        else None,
+        kind=spec.kind,
+        us_available=us_availability(spec.us_available),
+    )
+
+
+def sparse_notes(spec: SpecIn) -> tuple[str, ...]:
+    """What the answer says about each sparse figure it halved."""
+    return tuple(
+        f"{t.precision}: sparse figure {t.dense_tops} halved to {t.dense_tops / 2} (Technical Note 3)"
+        for t in spec.throughput
+        if t.sparse
+    )
+
+
+def unverified_warnings(item: AcceleratorRead) -> tuple[str, ...]:
+    return tuple(
+        f"{item.id}: figure from an unverified source ({key})"
+        for key, src in item.sources.items()
+        if src.kind == "unverified"
+    )
+
+
+# --- entries ------------------------------------------------------------------------------------
+
+
+def cited_sources(record: AcceleratorRecord) -> set[str]:
+    """The source keys an entry's figures cite."""
+    keys = {t.source for t in record.throughput} | {record.die_area_mm2.source}
+    for fig in (
+        record.memory_bandwidth_gbps,
+        record.interconnect_bandwidth_gbps,
+        record.datacenter_evidence,
+        record.us_available,
+    ):
+        if fig is not None:
+            keys.add(fig.source)
+    return keys
+
+
+def parse_shipped(document: Mapping[str, Any]) -> list[AcceleratorCreate]:
+    """``app/data/accelerators.yaml``: entries cite sources by key; each entry gets the ones it cites."""
+    sources = {k: Source.model_validate(v) for k, v in document["sources"].items()}
+    entries = []
+    for raw in document["accelerators"]:
+        record = AcceleratorRecord.model_validate(raw)
+        used = cited_sources(record)
+        missing = used - sources.keys()
+        if missing:
+            raise ValueError(f"accelerator {record.id}: unknown sources {sorted(missing)}")
+        entries.append(
+            AcceleratorCreate.model_validate({**raw, "sources": {k: sources[k].model_dump() for k in sorted(used)}})
+        )
+    return entries
+
+
+def _row(item: AcceleratorCreate, data_version: str, now: datetime) -> Accelerator:
+    return Accelerator(
+        id=item.id,
+        vendor=item.vendor,
+        model=item.model,
+        datacenter=item.datacenter,
+        document=item.model_dump(mode="json"),
+        data_version=data_version,
+        created_at=now,
+    )
+
+
+def seed_catalog(
+    session: Session, items: Iterable[AcceleratorCreate], data_version: str, now: datetime
+) -> tuple[int, int]:
+    """Bring the stored catalog up to the shipped entries in ``session`` (the caller holds the
+    reference lock and commits); returns (added, updated)."""
+    added = updated = 0
+    stored = {a.id: a for a in session.exec(select(Accelerator))}
+    for item in items:
+        document = item.model_dump(mode="json")
+        row = stored.get(item.id)
+        if row is None:
+            session.add(_row(item, data_version, now))
+            added += 1
+        elif row.document != document:
+            row.document = document
+            row.vendor, row.model, row.datacenter = item.vendor, item.model, item.datacenter
+            row.data_version = data_version
+            session.add(row)
+            updated += 1
+    return added, updated
+
+
+def add_accelerator(engine: Engine, item: AcceleratorCreate) -> None:
+    """Blocking: store a new entry (every figure must cite one of its sources; ids are never reused)."""
+    missing = cited_sources(item) - item.sources.keys()
+    if missing:
+        raise DomainError("validation_error", f"figures cite unknown sources: {sorted(missing)}", "/sources")
+    with Session(engine) as session:
+        revision.bump(session)
+        if session.get(Accelerator, item.id) is not None:
+            raise DomainError("conflict", f"accelerator {item.id} exists", "/id")
+        session.add(_row(item, "admin", clock.now()))
+        session.commit()
+
+
+# --- the in-memory catalog the hot path reads ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """Every entry by id (sorted), its spec, and the text a search matches."""
+
+    entries: Mapping[str, AcceleratorRead]
+    specs: Mapping[str, b.Spec]
+    search_text: Mapping[str, str]
+
+
+def load_catalog(session: Session) -> CatalogView:
+    entries: dict[str, AcceleratorRead] = {}
+    specs: dict[str, b.Spec] = {}
+    text: dict[str, str] = {}
+    for row in session.exec(select(Accelerator).order_by(col(Accelerator.id))):
+        item = AcceleratorRead.model_validate({**row.document, "data_version": row.data_version})
+        entries[item.id] = item
+        specs[item.id] = spec_from_record(item)
+        text[item.id] = " ".join([item.id, item.vendor, item.model, *item.aliases]).lower()
+    return CatalogView(MappingProxyType(entries), MappingProxyType(specs), MappingProxyType(text))
+
+
+def get(view: CatalogView, accelerator_id: str) -> AcceleratorRead:
+    item = view.entries.get(accelerator_id)
+    if item is None:
+        raise DomainError("unknown_accelerator", f"No accelerator {accelerator_id!r} in the catalog")
+    return item
+
+
+def _cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> str:
+    """The id a page starts after; a cursor this service did not issue is a 422."""
+    if not cursor:
+        return ""
+    try:
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("after:"):
+        raise field_error("query:cursor", "not a cursor this service issued")
+    return text.removeprefix("after:")
+
+
+def search(
+    view: CatalogView,
+    data_version: str,
+    *,
+    q: str | None,
+    vendor: str | None,
+    datacenter: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> AcceleratorPage:
+    """One page of entries matching every word of ``q`` and the filters, in id order."""
+    after = _after(cursor)
+    words = (q or "").lower().split()
+    items: list[AcceleratorRead] = []
+    more = False
+    for item_id, item in view.entries.items():  # sorted by id
+        if item_id <= after:
+            continue
+        if vendor and item.vendor.lower() != vendor.lower():
+            continue
+        if datacenter is not None and item.datacenter != datacenter:
+            continue
+        if words and not all(w in view.search_text[item_id] for w in words):
+            continue
+        if len(items) == limit:
+            more = True
+            break
+        items.append(item)
+    next_cursor = _cursor(items[-1].id) if more else None
+    return AcceleratorPage(items=items, next_cursor=next_cursor, data_version=data_version)
