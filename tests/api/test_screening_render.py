@@ -19,7 +19,7 @@ SPEC = {
 
 def test_an_assembled_screening_is_byte_identical_to_pydantic_serialisation(client: TestClient) -> None:
     snap = client.app.state.store.current
-    ids = list(snap.catalog)[:7]
+    ids = list(snap.catalog.entries)[:7]
     lines = [
         {"key": f'k{i} "quoted" ünï\\code \u2028', "accelerator_id": ids[i % 7], "quantity": i + 1} for i in range(40)
     ]
