@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import httpx
-from app.decisions.store import verify
 
 from app.config import Settings
 from app.db import make_engine
+from app.decisions.repository import verify
 from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import Servers
 
