@@ -359,10 +359,10 @@ def engine_rate(database: str, seconds: float) -> tuple[float, float, float, int
     def uncached() -> int:
         for selection, _ids, accelerator_id, party, on in work:
             with suppress(UndeterminedError, metrics.SpecError):
-                ranges.classify_and_license(book, selection, snap.specs[accelerator_id], party, on)
+                ranges.classify_and_license(book, selection, snap.catalog.specs[accelerator_id], party, on)
         return len(work)
 
-    catalog = list(snap.specs)
+    catalog = list(snap.catalog.specs)
     request = ScreeningRequest.model_validate(
         {
             "destination": "AE",
