@@ -18,12 +18,18 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
-DOMAINS = ("catalog", "decisions", "keys", "regulations", "screening")
+DOMAINS = ("catalog", "decisions", "events", "keys", "regulations", "screening", "webhooks")
 # the rooms of a domain package; `models` where it owns tables
 ROOMS = ("router", "service", "schemas")
-OWNS_TABLES = ("catalog", "decisions", "keys", "regulations")
+OWNS_TABLES = ("catalog", "decisions", "events", "keys", "regulations", "screening", "webhooks")
 # what one domain package may import from another (never a router, repository, model or loader)
 PUBLIC_ROOMS = {"service", "schemas", "snapshot"}
+# known exceptions, each with why it is left (keep this short; an entry is a debt, not a rule)
+ALLOWED_REACH_INS = {
+    # the webhook dispatcher pages through the event outbox with its own queries; they belong in
+    # app.events.service (open work)
+    ("app.webhooks.service", "app.events.models"),
+}
 # the composition root and the HTTP shell may import any room
 SHELL = {"app.main", "app.cli", "app.models", "app.deps", "app.operations"}
 HTTP_MODULES = ("fastapi", "starlette")
@@ -189,7 +195,7 @@ def test_the_engine_imports_no_framework_database_io_or_clock() -> None:
 def test_no_package_reaches_into_another_packages_internals() -> None:
     offenders = []
     for imp in imports():
-        if imp.source in SHELL:
+        if imp.source in SHELL or (imp.source, imp.target) in ALLOWED_REACH_INS:
             continue
         src, dst = imp.source.split("."), imp.target.split(".")
         if len(dst) == 3 and dst[1] in DOMAINS and (len(src) < 2 or src[1] != dst[1]) and dst[2] not in PUBLIC_ROOMS:

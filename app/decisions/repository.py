@@ -354,6 +354,17 @@ def ruleset_used(session: Session, ruleset_id: str) -> bool:
     return session.exec(query).first() is not None
 
 
+def responses(session: Session, decision_ids: Sequence[str]) -> dict[str, str]:
+    """The stored response (JSON text) of each decision id given that exists."""
+    query = select(Decision.id, Decision.response).where(col(Decision.id).in_(list(decision_ids)))
+    return {decision_id: response for decision_id, response in session.exec(query)}
+
+
+def request_of(session: Session, decision_id: str) -> str:
+    """The stored request (canonical JSON text) of a decision that exists."""
+    return session.exec(select(Decision.request).where(Decision.id == decision_id)).one()
+
+
 def get(engine: Engine, decision_id: str) -> Decision | None:
     with Session(engine) as session:
         return session.exec(select(Decision).where(Decision.id == decision_id)).first()

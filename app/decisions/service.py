@@ -8,7 +8,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -31,6 +31,8 @@ __all__ = [
     "new_draft",
     "page",
     "record",
+    "request_of",
+    "responses",
     "ruleset_used",
     "verify",
 ]
@@ -122,6 +124,16 @@ def page(engine: Engine, after_seq: int, limit: int) -> DecisionPage:
 def verify(engine: Engine) -> ChainVerification:
     """Blocking: recompute the hash chain from the first record; report the first broken link."""
     return ChainVerification(**repository.verify(engine).__dict__)
+
+
+def responses(session: Session, decision_ids: Sequence[str]) -> dict[str, str]:
+    """The stored responses (JSON text) of these decisions, by id (for another package's joins)."""
+    return repository.responses(session, decision_ids)
+
+
+def request_of(session: Session, decision_id: str) -> str:
+    """The stored request (canonical JSON text) of a decision."""
+    return repository.request_of(session, decision_id)
 
 
 def ruleset_used(session: Session, ruleset_id: str) -> bool:

@@ -23,8 +23,7 @@ from ulid import ULID
 
 from app import clock
 from app.canonical import canonical
-from app.decisions.models import Decision
-from app.decisions.service import Draft, append_many
+from app.decisions.service import Draft, append_many, request_of, responses
 from app.errors import DomainError, field_error
 from app.events import service as events
 from app.regulations.snapshot import Snapshot
@@ -149,18 +148,18 @@ class History:
 
 def history(engine: Engine, screening_id: str, who: Visibility) -> History:
     with Session(engine) as session:
-        rows = list(
+        versions = list(
             session.exec(
-                select(ScreeningVersion, Decision)
-                .join(Decision, col(Decision.id) == col(ScreeningVersion.decision_id))
+                select(ScreeningVersion)
                 .where(ScreeningVersion.screening_id == screening_id)
                 .order_by(col(ScreeningVersion.version).desc())
             )
         )
+        texts = responses(session, [v.decision_id for v in versions])
         monitor = session.get(ScreeningMonitor, screening_id)
-    if not rows or not who.allows(rows[-1][0].api_key_id):
+    if not versions or not who.allows(versions[-1].api_key_id):
         raise DomainError("unknown_screening", f"No screening {screening_id!r}")
-    return History(screening_id, monitor, [VersionRow(v, json.loads(d.response)) for v, d in rows])
+    return History(screening_id, monitor, [VersionRow(v, json.loads(texts[v.decision_id])) for v in versions])
 
 
 def latest_id(engine: Engine, screening_id: str) -> str | None:
@@ -393,8 +392,8 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
             append_many(engine, [_closure_draft(monitor, "expired", reason, None, "monitor", effect)], ttl)
             return "expired"
         with Session(engine) as session:
-            latest = session.exec(select(Decision).where(Decision.id == monitor.latest_decision_id)).one()
-        request = ScreeningRequest.model_validate_json(latest.request).model_copy(update={"as_of": today})
+            latest_request = request_of(session, monitor.latest_decision_id)
+        request = ScreeningRequest.model_validate_json(latest_request).model_copy(update={"as_of": today})
         new_id = str(ULID())
         try:
             result = screening.screen(snap, request, new_id)

@@ -54,7 +54,7 @@ def test_a_ruleset_id_inside_other_text_is_not_a_use(client: TestClient, engine:
 
 def test_the_migration_backfills_links_for_decisions_stored_before_it(empty_database_url: str) -> None:
     url = empty_database_url
-    migrate.upgrade(url, "0002")
+    migrate.upgrade(url, "0004")
     engine = create_engine(normalize_url(url))
     rows = [(1, ["us-3a090-2023-10-17", "us-742-6-2025"]), (2, []), (3, ["us-3a090-2023-10-17"])]
     try:

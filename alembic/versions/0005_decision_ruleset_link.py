@@ -3,8 +3,8 @@
 "Did any decision use ruleset X" is answered from this indexed table instead of a LIKE over the
 JSON text of decision.rulesets. The JSON column stays: it is part of each record's hash.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ import sqlmodel
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
