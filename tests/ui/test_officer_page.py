@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,7 @@ def test_screen_an_order_then_find_it_in_the_log_with_the_stored_record(
     page.get_by_label("Buyer headquarters").select_option("SG")
     page.get_by_label("Parent headquarters").select_option("CN")
     page.get_by_label("Order reference").fill("PO-UI-1042")
+    page.get_by_label("Keep open until (ship date)").fill((date.today() + timedelta(days=14)).isoformat())
     page.get_by_label("Catalog item").select_option(H100)
     page.get_by_label("Quantity").fill("8")
     page.get_by_role("button", name="Add a line").click()
@@ -223,6 +225,7 @@ def test_screen_an_order_then_find_it_in_the_log_with_the_stored_record(
     second.get_by_label("Memory bandwidth (GB/s)").fill("4000")
     page.get_by_role("button", name="Screen", exact=True).click()
     result = page.locator("section.result")
+    expect(result.locator("p.order-outcome")).to_contain_text("Licence required · hold")
     expect(result.locator("tr[data-line='1']")).to_contain_text("Licence required")
     expect(result.locator("tr[data-line='1']")).to_contain_text("headquarters")
     expect(result.locator("tr[data-line='2']")).to_contain_text("spec")
@@ -236,6 +239,11 @@ def test_screen_an_order_then_find_it_in_the_log_with_the_stored_record(
     expect(page.locator(".verify")).to_have_attribute("data-ok", "true")
     stored = page.locator("#stored-json").inner_text()
     assert f'"id": "{decision}"' in stored and '"reference": "PO-UI-1042"' in stored
+    # a monitored order: its versions, and ending the monitoring (recorded in the log)
+    expect(page.locator("[data-monitor=open]")).to_contain_text("Monitoring: open")
+    page.get_by_label("Reason (kept in the log)").fill("left the dock on pallet 7")
+    page.get_by_role("button", name="End monitoring").click()
+    expect(page.locator("[data-monitor=shipped]")).to_contain_text("left the dock on pallet 7")
 
     page.get_by_role("link", name="← Decision log").click()
     page.wait_for_selector("main[data-ready=review]")

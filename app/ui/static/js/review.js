@@ -20,11 +20,13 @@ async function loadLog() {
   return { items, truncated: Boolean(cursor) };
 }
 
+// A screening's outcome (as stored, or the most restrictive of its lines); null for records that are
+// not screenings (a closure of a monitored order, ...).
 export function decisionOutcome(record) {
   const response = record.response || {};
   if (response.outcome) return response.outcome;
   const lines = response.lines || [];
-  if (!lines.length) return "undetermined";
+  if (!lines.length) return null;
   return lines.map(outcomeOf).reduce((a, b) => (RANK.indexOf(b) > RANK.indexOf(a) ? b : a), "clear");
 }
 
@@ -81,6 +83,8 @@ export async function reviewView(container, { can, params, remember }) {
         id: r.id,
         created: r.created_at,
         reference: r.response?.reference || r.request?.reference || "",
+        kind: r.kind,
+        supersedes: r.response?.supersedes || "",
         destination: r.response?.destination || r.request?.destination || "",
         buyer: r.response?.end_user?.name || "",
         lines: (r.response?.lines || []).length,
@@ -97,11 +101,13 @@ export async function reviewView(container, { can, params, remember }) {
           { key: "seq", label: "#", numeric: true },
           { key: "created", label: "Created (UTC)" },
           { key: "id", label: "Decision", render: (r) => h("a", { href: `#/review/${encodeURIComponent(r.id)}` }, r.id) },
+          { key: "kind", label: "Kind" },
           { key: "reference", label: "Reference" },
+          { key: "supersedes", label: "Supersedes", render: (r) => (r.supersedes ? h("a", { href: `#/review/${encodeURIComponent(r.supersedes)}` }, r.supersedes) : "—") },
           { key: "destination", label: "Destination" },
           { key: "buyer", label: "Buyer" },
           { key: "lines", label: "Lines", numeric: true },
-          { key: "outcome", label: "Outcome", value: (r) => OUTCOMES[r.outcome] || r.outcome, render: (r) => h("span", { class: `badge outcome-${r.outcome}` }, OUTCOMES[r.outcome] || r.outcome) },
+          { key: "outcome", label: "Outcome", value: (r) => OUTCOMES[r.outcome] || r.outcome, render: (r) => (r.outcome ? h("span", { class: `badge outcome-${r.outcome}` }, OUTCOMES[r.outcome] || r.outcome) : "—") },
         ],
         rows,
         { caption: "Decisions, newest first (select a heading to sort)", initial: { key: "seq", direction: -1 }, rowAttrs: (r) => ({ "data-decision": r.id }) },
@@ -147,6 +153,7 @@ export async function decisionView(container, { arg, can }) {
       ["Hash", record.hash],
     ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", {}, v))])),
     record.response?.lines ? screeningResult(record.response, null) : null,
+    record.kind === "screening" ? monitoring(record, can) : null,
     h(
       "section",
       { "aria-labelledby": "stored-h" },
@@ -155,4 +162,69 @@ export async function decisionView(container, { arg, can }) {
     ),
   );
   status(`Decision ${record.id}.`);
+}
+
+// A monitored order (services that offer re-screening): its versions, status, and closing it.
+function monitoring(record, can) {
+  const box = h("section", { "aria-labelledby": "versions-h", class: "monitoring" });
+  const id = record.response.screening_id || record.response.id;
+  (async () => {
+    const versionsOp = await api.offers("get_screening_versions");
+    if (!versionsOp) return;
+    let history;
+    try {
+      history = await api.get(`/v1/screenings/${encodeURIComponent(id)}/versions`, null, { fresh: true });
+    } catch (error) {
+      if (error.status !== 404) box.append(errorBox(error));
+      return;
+    }
+    render(history);
+  })();
+
+  function render(history) {
+    const m = history.monitor;
+    box.replaceChildren(
+      h("h2", { id: "versions-h" }, "Versions of this order"),
+      h(
+        "p",
+        { "data-monitor": m ? m.status : "none" },
+        m
+          ? `Monitoring: ${m.status}${m.status === "open" ? ` until ${m.open_until}` : ""}; latest version ${m.version}${m.closed_at ? `; closed ${m.closed_at}: ${m.close_reason}` : ""}.`
+          : "Not kept open: screened once.",
+      ),
+      sortableTable(
+        [
+          { key: "version", label: "Version", numeric: true },
+          { key: "decision_id", label: "Decision", render: (v) => h("a", { href: `#/review/${encodeURIComponent(v.decision_id)}` }, v.decision_id) },
+          { key: "created_at", label: "Created (UTC)" },
+          { key: "outcome", label: "Outcome", value: (v) => OUTCOMES[v.outcome], render: (v) => h("span", { class: `badge outcome-${v.outcome}` }, OUTCOMES[v.outcome] || v.outcome) },
+        ],
+        history.versions,
+        { caption: "Versions, latest first", initial: null },
+      ),
+      m && m.status === "open" && can("screen") ? closeForm(history) : null,
+    );
+  }
+
+  function closeForm(history) {
+    const status = select({}, [["shipped", "Shipped"], ["cancelled", "Cancelled"]], "shipped");
+    const reason = h("input", { type: "text", required: true, maxlength: 500 });
+    const form = h(
+      "form",
+      { class: "inline", "aria-label": "End monitoring" },
+      field("Monitoring ends because", status),
+      field("Reason (kept in the log)", reason),
+      h("button", { type: "submit" }, "End monitoring"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        render(await api.post(`/v1/screenings/${encodeURIComponent(history.screening_id)}/close`, { status: status.value, reason: reason.value }));
+      } catch (error) {
+        form.append(errorBox(error));
+      }
+    });
+    return form;
+  }
+  return box;
 }

@@ -25,6 +25,9 @@ export async function screenView(container, { can }) {
   const reference = h("input", { type: "text", maxlength: 200 });
   const asOf = h("input", { type: "date" });
   const tx = select({}, [["export", "Export"], ["reexport", "Reexport"], ["transfer", "In-country transfer"]], "export");
+  // services that re-screen open orders on rule changes take the expected ship date
+  const monitored = (await api.offers("close_screening")) !== null;
+  const openUntil = h("input", { type: "date" });
   const linesBody = h("div", { class: "lines" });
   const addLine = h("button", { type: "button" }, "Add a line");
   const submit = h("button", { type: "submit", class: "primary" }, "Screen");
@@ -43,6 +46,7 @@ export async function screenView(container, { can }) {
       field("Order reference", reference, "Your order number; the review log can filter by it."),
       field("As of (default today)", asOf),
       field("Transaction", tx),
+      monitored ? field("Keep open until (ship date)", openUntil, "Screened again on every rule change until then.") : null,
     ),
     h("fieldset", {}, h("legend", {}, "Lines"), linesBody, addLine),
     h("div", { class: "actions" }, submit),
@@ -111,6 +115,7 @@ export async function screenView(container, { can }) {
     if (parent.value) body.end_user.parent_headquarters = parent.value;
     if (reference.value.trim()) body.reference = reference.value.trim();
     if (asOf.value) body.as_of = asOf.value;
+    if (monitored && openUntil.value) body.open_until = openUntil.value;
     submit.disabled = true;
     result.replaceChildren(h("p", { class: "loading" }, "Screening…"));
     try {
@@ -142,8 +147,10 @@ export function screeningResult(answer, can) {
       `${answer.destination}${answer.treated_as ? ` (treated as ${answer.treated_as})` : ""} · ${answer.end_user.name} · ${answer.transaction_type}`,
       answer.reference ? ` · reference ${answer.reference}` : "",
       ` · licence required: ${answer.license_required === null ? "undetermined" : answer.license_required ? "yes" : "no"}`,
-      answer.outcome ? ` · outcome ${answer.outcome}${answer.action ? ` (${answer.action})` : ""}` : "",
+      answer.open_until ? ` · kept open until ${answer.open_until}` : "",
+      answer.supersedes ? ` · supersedes ${answer.supersedes}` : "",
     ),
+    answer.outcome ? h("p", { class: "order-outcome" }, "Order: ", outcomeBadge(answer)) : null,
     answer.warnings.length ? h("ul", { class: "notes" }, answer.warnings.map((w) => h("li", { class: "flag" }, `⚠ ${w}`))) : null,
     h(
       "div",
