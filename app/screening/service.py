@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from pydantic_core import to_json
 
@@ -210,13 +209,27 @@ def _catalog_item(snap: Snapshot, accelerator_id: str) -> Item | None:
 
 @dataclass(frozen=True)
 class LinePieces:
-    """One distinct line's answer, validated and serialised once: ``fields`` are every LineResult
-    field but key, accelerator id and quantity; the JSON of a line is
-    ``{"key":<key>`` + ``middle`` + ``<quantity>,`` + ``tail``."""
+    """One distinct line's answer, validated (``template``) and serialised once: the JSON of a line
+    is ``{"key":<key>`` + ``middle`` + ``<quantity>,`` + ``tail``."""
 
-    fields: dict[str, Any]
     middle: str
     tail: str
+    template: LineResult
+
+    def line(self, key: str, quantity: int) -> LineResult:
+        """The validated template with this line's key and quantity: what ``model_construct`` does
+        (a new instance, its ``__dict__`` and fields-set), without walking every field each time,
+        about 6x faster, which a 1,000-line order notices."""
+        line = _new(LineResult)
+        _set(line, "__dict__", {**self.template.__dict__, "key": key, "quantity": quantity})
+        _set(line, "__pydantic_fields_set__", self.template.__pydantic_fields_set__)
+        _set(line, "__pydantic_extra__", None)
+        _set(line, "__pydantic_private__", None)
+        return line
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _line_fields(
@@ -252,18 +265,14 @@ def _line_fields(
             determined=analysis is None or not analysis.decisive,
             range_analysis=analysis,
         )
-        fields = {name: getattr(full, name) for name in LineResult.model_fields if name not in _PER_LINE}
         middle = f',"accelerator_id":{to_json(item.accelerator_id).decode()},"quantity":'
         text = full.model_dump_json()
         prefix = '{"key":"-"' + middle + "1,"
         if list(LineResult.model_fields)[:3] != ["key", "accelerator_id", "quantity"] or not text.startswith(prefix):
             raise AssertionError("LineResult must begin with key, accelerator_id, quantity")
-        return LinePieces(fields, middle, text[len(prefix) :])
+        return LinePieces(middle, text[len(prefix) :], full)
 
     return snap.remember(("line-fields", item.accelerator_id or item, ids, party, on), build)
-
-
-_PER_LINE = frozenset({"key", "accelerator_id", "quantity"})
 
 
 def is_warm(snap: Snapshot, req: ScreeningRequest) -> bool:
@@ -322,7 +331,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     ids = tuple(r.id for r in selection.rulesets)
     bad = _BadLines()
     lines: list[LineResult] = []
-    memo: dict[str, tuple[LinePieces, str | None]] = {}
+    memo: dict[str, LinePieces] = {}
     line_json: list[str] = []
     for index, line in enumerate(req.lines):
         pointer = f"/lines/{index}"
@@ -333,8 +342,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             if memo_key not in memo:
                 item = _catalog_item(snap, line.accelerator_id) if line.accelerator_id else None
                 item = item or resolve_item(snap, line, pointer, not_found="validation_error")
-                memo[memo_key] = (_line_fields(snap, selection, ids, item, party, on, pointer), item.accelerator_id)
-            pieces, accelerator_id = memo[memo_key]
+                memo[memo_key] = _line_fields(snap, selection, ids, item, party, on, pointer)
+            pieces = memo[memo_key]
         except UndeterminedError as exc:
             bad.add(line.key, [FieldProblem(pointer=f"{pointer}/spec/{f}", detail=str(exc)) for f in exc.fields])
             continue
@@ -342,11 +351,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
             bad.add(line.key, exc.errors)
             continue
         # validated once per distinct line (in _line_fields); each line only adds its key and quantity
-        lines.append(
-            LineResult.model_construct(
-                key=line.key, accelerator_id=accelerator_id, quantity=line.quantity, **pieces.fields
-            )
-        )
+        lines.append(pieces.line(line.key, line.quantity))
         line_json.append(f'{{"key":{to_json(line.key).decode()}{pieces.middle}{line.quantity},{pieces.tail}')
     if bad.keys:
         raise bad.error()

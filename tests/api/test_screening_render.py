@@ -36,6 +36,10 @@ def test_an_assembled_screening_is_byte_identical_to_pydantic_serialisation(clie
     for _ in range(2):  # the second time every line comes from the snapshot's memo
         result = service.screen(snap, req, "01J00000000000000000000000")
         assert service.render(result) == result.model_dump_json()
+        # every line is a complete, valid LineResult with its own key and quantity
+        for line, sent in zip(result.lines, req.lines, strict=True):
+            assert type(line).model_validate(line.model_dump()) == line
+            assert (line.key, line.quantity) == (sent.key, sent.quantity)
 
 
 def test_a_stored_screening_replays_the_bytes_first_returned(client: TestClient) -> None:
