@@ -31,12 +31,15 @@ def append(session: Session, type_: EventType, data: dict[str, Any], subject: st
     Call it after the caller's own writes and their locks: it takes the ``event_head`` row lock last,
     so lock order is always (the caller's head, then this one) and two writers never deadlock.
     """
-    seq = session.execute(
-        update(EventHead)
-        .where(col(EventHead.id) == 1)
-        .values(last_seq=EventHead.last_seq + 1)
-        .returning(col(EventHead.last_seq))
-    ).scalar_one()
+    # no autoflush: the caller's pending rows are written once, at its commit (a group commit adds
+    # many decisions to one session; a flush per event made the writer thread's work per decision double)
+    with session.no_autoflush:
+        seq = session.execute(
+            update(EventHead)
+            .where(col(EventHead.id) == 1)
+            .values(last_seq=EventHead.last_seq + 1)
+            .returning(col(EventHead.last_seq))
+        ).scalar_one()
     event = Event(
         seq=seq,
         id=f"msg_{ULID()}",
