@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -30,16 +31,26 @@ def append(session: Session, type_: EventType, data: dict[str, Any], subject: st
 
     Call it after the caller's own writes and their locks: it takes the ``event_head`` row lock last,
     so lock order is always (the caller's head, then this one) and two writers never deadlock.
+
+    The first event of a transaction takes the lock and the next number (one UPDATE); later events
+    of the same transaction number on from there in memory and the head row is written once, just
+    before the commit (``_write_head``): a group commit of many screenings made one UPDATE per event,
+    and each statement is a wait for the GIL in the writer thread.
     """
-    # no autoflush: the caller's pending rows are written once, at its commit (a group commit adds
-    # many decisions to one session; a flush per event made the writer thread's work per decision double)
-    with session.no_autoflush:
-        seq = session.execute(
-            update(EventHead)
-            .where(col(EventHead.id) == 1)
-            .values(last_seq=EventHead.last_seq + 1)
-            .returning(col(EventHead.last_seq))
-        ).scalar_one()
+    pending: list[int] | None = session.info.get(_HEAD)
+    if pending is None:
+        # no autoflush: the caller's pending rows are written once, at its commit
+        with session.no_autoflush:
+            seq = session.execute(
+                update(EventHead)
+                .where(col(EventHead.id) == 1)
+                .values(last_seq=EventHead.last_seq + 1)
+                .returning(col(EventHead.last_seq))
+            ).scalar_one()
+        session.info[_HEAD] = [seq, seq]  # [number taken from the row, last number given]
+    else:
+        pending[1] += 1
+        seq = pending[1]
     event = Event(
         seq=seq,
         id=f"msg_{ULID()}",
@@ -50,6 +61,24 @@ def append(session: Session, type_: EventType, data: dict[str, Any], subject: st
     )
     session.add(event)
     return event
+
+
+_HEAD = "chipclass.event_head"
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_head(session: Session) -> None:
+    pending = session.info.get(_HEAD)
+    if pending is not None and pending[1] != pending[0]:
+        with session.no_autoflush:
+            session.execute(update(EventHead).where(col(EventHead.id) == 1).values(last_seq=pending[1]))
+    session.info.pop(_HEAD, None)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_head(session: Session, *_: object) -> None:
+    session.info.pop(_HEAD, None)
 
 
 def page(engine: Engine, after: int, types: Sequence[str], limit: int) -> list[Event]:

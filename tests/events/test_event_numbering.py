@@ -1,0 +1,52 @@
+"""Events of one transaction take consecutive numbers with one lock of the head; the head row ends
+at the last number at commit, and a rolled-back transaction leaves it as it was."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from app.db import make_engine
+from app.events import service as events
+from app.events.models import Event, EventHead
+from tests.conftest import make_settings
+
+
+def _head(session: Session) -> int:
+    return session.exec(select(EventHead.last_seq).where(EventHead.id == 1)).one()
+
+
+def test_events_of_one_transaction_are_numbered_on_and_the_head_is_written_at_commit(database_url: str) -> None:
+    engine = make_engine(make_settings(database_url))
+    with Session(engine) as session:
+        start = _head(session)
+    with Session(engine) as session:
+        made = [events.append(session, "webhook.test", {"n": n}) for n in range(5)]
+        session.commit()
+        assert [e.seq for e in made] == list(range(start + 1, start + 6))
+    with Session(engine) as session:
+        assert _head(session) == start + 5
+        stored = session.exec(select(Event.seq).where(Event.seq > start).order_by(Event.seq)).all()
+        assert list(stored) == list(range(start + 1, start + 6))
+        again = events.append(session, "webhook.test", {"n": 5})
+        session.commit()
+        assert again.seq == start + 6
+
+
+def test_a_rolled_back_transaction_leaves_the_head_as_it_was(database_url: str) -> None:
+    engine = make_engine(make_settings(database_url))
+    with Session(engine) as session:
+        start = _head(session)
+    with Session(engine) as session:
+        for n in range(3):
+            events.append(session, "webhook.test", {"n": n})
+        session.rollback()
+    with Session(engine) as session:
+        assert _head(session) == start
+    with Session(engine) as session, pytest.raises(ZeroDivisionError), session.begin():
+        events.append(session, "webhook.test", {"n": 0})
+        raise ZeroDivisionError
+    with Session(engine) as session:
+        assert _head(session) == start
+        assert events.append(session, "webhook.test", {"n": 1}).seq == start + 1
+        session.commit()
