@@ -589,7 +589,9 @@ def print_table(rows: list[Row], verdicts: list[Verdict]) -> None:
     print(f"|{'-' * 46}|{'-' * 9}:|{'-' * 16}:|{'-' * 7}:|{'-' * 7}:|{'-' * 6}:|{'-' * 13}:|")
     for row in rows:
         ref = by_label[row.reference] if row.reference else row
-        ratio = row.med("rps") / ref.med("rps")
+        # the median of each round's ratio (the two runs minutes apart at most), not the ratio of the
+        # medians: on a shared machine the load drifts between rounds more than between neighbours
+        ratio = statistics.median(r.rps / f.rps for r, f in zip(row.runs, ref.runs, strict=True))
         rates = sorted(r.rps for r in row.runs)
         rng = f"{rates[0]:,.0f}-{rates[-1]:,.0f}"
         target = ""
