@@ -20,6 +20,8 @@ keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
 decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(decisions_cli, name="decisions")
+catalog_cli = typer.Typer(help="The accelerator catalog as CSV (or YAML) in and out", no_args_is_help=True)
+cli.add_typer(catalog_cli, name="catalog")
 
 
 @cli.callback()
@@ -210,6 +212,55 @@ def classify(
         for clause in r.clauses:
             for cond in clause.conditions:
                 typer.echo(f"  [{r.ruleset.id} {clause.id}] {cond.explanation}")
+
+
+@catalog_cli.command("export")
+def catalog_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write; - for stdout")] = Path("-"),
+) -> None:
+    """Write the stored catalog as CSV (one row per accelerator, in id order)."""
+    from sqlmodel import Session
+
+    from app.catalog.service import export_csv, load_catalog
+    from app.db import make_engine
+
+    with Session(make_engine(get_settings())) as session:
+        text = export_csv(load_catalog(session))
+    if str(output) == "-":
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.flush()
+        return
+    output.write_bytes(text.encode("utf-8"))
+    typer.echo(f"wrote {output} ({text.count(chr(10)) - 1} accelerators)", err=True)
+
+
+@catalog_cli.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="A CSV export, or YAML in the shipped accelerators.yaml format")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report per row; write nothing")] = False,
+) -> None:
+    """Add or update catalog entries from FILE, all or nothing; exit 1 (nothing written) on any problem."""
+    from app.catalog import exchange
+    from app.catalog.service import import_catalog
+    from app.db import make_engine
+
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:
+        typer.echo(f"error: {file} is not UTF-8 (byte {exc.start})", err=True)
+        raise typer.Exit(2) from exc
+    parsed = exchange.parse(text, filename=file.name)
+    label = "checking" if dry_run else "importing"
+    # a progress bar on a terminal; click prints only the label when stderr is not one
+    with typer.progressbar(length=max(len(parsed.items), 1), label=f"{label} {file.name}", file=sys.stderr) as bar:
+        report = import_catalog(make_engine(get_settings()), parsed, dry_run=dry_run, progress=lambda _: bar.update(1))
+    for line in report.lines():
+        typer.echo(line)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 @cli.command("export-openapi")

@@ -8,15 +8,61 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 
+def _etag(request: Request, data_version: str, variant: str = "") -> tuple[str, bool]:
+    """A strong ETag per data version, URL and representation, and whether If-None-Match matches it."""
+    key = f"{data_version}|{request.url.path}?{request.url.query}|{variant}".removesuffix("|")
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
+    match = request.headers.get("if-none-match") or ""
+    hit = bool(match) and (match.strip() == "*" or etag in [m.strip().removeprefix("W/") for m in match.split(",")])
+    return etag, hit
+
+
 def cached_json(request: Request, data_version: str, model: BaseModel) -> Response:
     """Reference data: strong ETag per data version and URL; 304 on If-None-Match."""
-    key = f"{data_version}|{request.url.path}?{request.url.query}"
-    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
+    etag, hit = _etag(request, data_version)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    match = request.headers.get("if-none-match")
-    if match and (match.strip() == "*" or etag in [m.strip().removeprefix("W/") for m in match.split(",")]):
+    if hit:
         return Response(status_code=304, headers=headers)
     return Response(model.model_dump_json(), media_type="application/json", headers=headers)
+
+
+CSV = "text/csv"
+
+
+def prefers(request: Request, media_type: str, default: str = "application/json") -> bool:
+    """Whether the Accept header asks for ``media_type`` over ``default`` (q-values; ties: the first listed)."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return False
+    ranked: dict[str, tuple[float, int]] = {}
+    for order, part in enumerate(accept.split(",")):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media not in ranked or ranked[media][0] < q:
+            ranked[media] = (q, order)
+    wanted = ranked.get(media_type)
+    if wanted is None or wanted[0] <= 0:
+        return False
+    kind = default.split("/")[0]
+    other = max((ranked.get(m, (0.0, 1 << 30)) for m in (default, f"{kind}/*", "*/*")), key=lambda r: (r[0], -r[1]))
+    return wanted[0] > other[0] or (wanted[0] == other[0] and wanted[1] < other[1])
+
+
+def cached_csv(request: Request, data_version: str, body: str, filename: str) -> Response:
+    """A CSV representation of reference data: its own ETag (Vary: Accept), offered as a download."""
+    etag, hit = _etag(request, data_version, CSV)
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    if hit:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(body.encode("utf-8"), media_type=f"{CSV}; charset=utf-8", headers=headers)
 
 
 def record_json(body: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from app import clock, migrate
 from app.answers import PreparedAnswers
+from app.catalog.router import csv_router as catalog_csv_router
 from app.catalog.router import router as catalog_router
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operations_router,
         screening_router,
         catalog_router,
+        catalog_csv_router,
         regulations_router,
         decisions_router,
         events_router,

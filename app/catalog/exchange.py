@@ -38,6 +38,7 @@ HEAD = (
 TAIL = ("memory_gb", "us_available", "us_available_as_of", "us_available_source", "us_available_note")
 ALIAS_SEPARATOR = "; "
 CSV_MEDIA_TYPE = "text/csv"
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +368,7 @@ def parse(text: str, filename: str | None = None, media_type: str | None = None)
     """CSV or YAML, by media type, file name, or content (a YAML document starts with a mapping or list)."""
     name = (filename or "").lower()
     media = (media_type or "").split(";")[0].strip().lower()
-    if media in ("application/yaml", "application/x-yaml", "text/yaml") or name.endswith((".yaml", ".yml")):
+    if media in YAML_MEDIA_TYPES or name.endswith((".yaml", ".yml")):
         return parse_yaml(text)
     if media == CSV_MEDIA_TYPE or name.endswith(".csv"):
         return parse_csv(text)

@@ -1,4 +1,5 @@
-"""The accelerator catalog over HTTP: browse and search (any reader), add entries (admin)."""
+"""The accelerator catalog over HTTP: browse and search (any reader; JSON or CSV), add entries and
+import a CSV/YAML file (admin)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,51 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from app.catalog import service
-from app.catalog.schemas import AcceleratorCreate, AcceleratorPage, AcceleratorRead
+from app.catalog import exchange, service
+from app.catalog.schemas import AcceleratorCreate, AcceleratorPage, AcceleratorRead, ImportProblem, ImportReport
 from app.deps import AcceleratorIdPath, Admin, Reader, SnapshotDep, StoreDep
-from app.errors import responses
-from app.http import cached_json
+from app.errors import DomainError, FieldProblem, responses
+from app.http import CSV, cached_csv, cached_json, prefers
 
 router = APIRouter(prefix="/v1/accelerators", tags=["catalog"])
+csv_router = APIRouter(tags=["catalog"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "not_ready")
+CSV_CONTENT = {CSV: {"schema": {"type": "string"}, "example": "id,vendor,model,aliases,...\r\n"}}
+Q = Annotated[str | None, Query(max_length=100, description="Free text on id, vendor, model and aliases")]
+Vendor = Annotated[str | None, Query(max_length=60)]
+IMPORT_TYPES = (CSV, *exchange.YAML_MEDIA_TYPES)
 
 
-@router.get("", operation_id="list_accelerators", response_model=AcceleratorPage, responses=COMMON)
+def _csv(request: Request, snap: SnapshotDep, q: str | None, vendor: str | None, datacenter: bool | None) -> Response:
+    body = service.export_csv(snap.catalog, q=q, vendor=vendor, datacenter=datacenter)
+    return cached_csv(request, snap.data_version, body, f"chipclass-accelerators-{snap.data_version}.csv")
+
+
+@router.get(
+    "",
+    operation_id="list_accelerators",
+    response_model=AcceleratorPage,
+    responses={
+        **COMMON,
+        200: {
+            "content": CSV_CONTENT,
+            "description": "A page of entries (JSON), or with "
+            "`Accept: text/csv` every matching entry as one CSV (no paging)",
+        },
+    },
+)
 async def list_accelerators(
     request: Request,
     snap: SnapshotDep,
     _: Reader,
-    q: Annotated[str | None, Query(max_length=100, description="Free text on id, vendor, model and aliases")] = None,
-    vendor: Annotated[str | None, Query(max_length=60)] = None,
+    q: Q = None,
+    vendor: Vendor = None,
     datacenter: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    if prefers(request, CSV):
+        return _csv(request, snap, q, vendor, datacenter)
     page = service.search(
         snap.catalog, snap.data_version, q=q, vendor=vendor, datacenter=datacenter, limit=limit, cursor=cursor
     )
@@ -57,3 +82,65 @@ async def create_accelerator(body: AcceleratorCreate, store: StoreDep, _: Admin)
     await run_in_threadpool(service.add_accelerator, store.engine, body)
     await run_in_threadpool(store.refresh)
     return store.current.catalog.entries[body.id]
+
+
+@csv_router.get(
+    "/v1/accelerators.csv",
+    operation_id="export_accelerators_csv",
+    response_class=Response,
+    responses={**COMMON, 200: {"content": CSV_CONTENT, "description": "Every matching entry, one CSV row each"}},
+)
+async def export_accelerators_csv(
+    request: Request, snap: SnapshotDep, _: Reader, q: Q = None, vendor: Vendor = None, datacenter: bool | None = None
+) -> Response:
+    """The catalog as CSV (the same as `GET /v1/accelerators` with `Accept: text/csv`)."""
+    return _csv(request, snap, q, vendor, datacenter)
+
+
+@router.post(
+    "/import",
+    operation_id="import_accelerators",
+    response_model=ImportReport,
+    responses={**COMMON, **responses("payload_too_large", "unsupported_media_type")},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A CSV export (one row per accelerator) or YAML in the shipped accelerators.yaml format",
+            "content": {t: {"schema": {"type": "string"}} for t in IMPORT_TYPES},
+        }
+    },
+)
+async def import_accelerators(
+    request: Request,
+    store: StoreDep,
+    _: Admin,
+    dry_run: Annotated[bool, Query(description="Validate and report only; nothing is written")] = False,
+) -> ImportReport:
+    """Add or update catalog entries from a file, all or nothing; the report names each problem's row,
+    column and reason. A dry run answers 200 with the report; a real import with problems is 422."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media not in IMPORT_TYPES:
+        raise DomainError("unsupported_media_type", f"Send the file as {', '.join(IMPORT_TYPES)}")
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DomainError("validation_error", f"the file is not UTF-8 (byte {exc.start})", "/") from exc
+    parsed = await run_in_threadpool(exchange.parse, text, None, media)
+    result = await run_in_threadpool(service.import_catalog, store.engine, parsed, dry_run=dry_run)
+    if result.committed:
+        await run_in_threadpool(store.refresh)
+    report = ImportReport(
+        dry_run=result.dry_run,
+        committed=result.committed,
+        rows=result.rows,
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        problems=[ImportProblem(row=p.row, column=p.column, reason=p.reason, id=p.id) for p in result.problems],
+        report=result.lines(),
+    )
+    if result.problems and not dry_run:
+        errors = [FieldProblem(pointer=f"row:{p.row}/column:{p.column}", detail=p.line()) for p in result.problems]
+        raise DomainError("validation_error", result.lines()[-1], errors=errors[:200])
+    return report

@@ -192,3 +192,23 @@ class SpecIn(BaseModel):
     us_available: SpecUsAvailability | None = Field(
         None, description="Commercially available in the US as known on a day; omitted means unknown"
     )
+
+
+class ImportProblem(BaseModel):
+    row: str = Field(description="Spreadsheet line (the header is row 1), or a YAML path such as accelerators[3]")
+    column: str = Field(description="The column (CSV) or field path (YAML) at fault")
+    reason: str
+    id: str | None = Field(None, description="The accelerator id of the row, when it could be read")
+
+
+class ImportReport(BaseModel):
+    """What an import did, or would do (dry run); nothing is written when ``problems`` is not empty."""
+
+    dry_run: bool
+    committed: bool = Field(description="True when this import wrote to the catalog (all rows, in one transaction)")
+    rows: int
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    problems: list[ImportProblem]
+    report: list[str] = Field(description="The same, as readable lines (as `chipclass catalog import` prints)")

@@ -7,18 +7,19 @@ Writes bump the reference revision (``app.revision``) so every replica reloads i
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app import clock, revision
+from app.catalog import exchange
 from app.catalog.models import Accelerator
 from app.catalog.schemas import (
     AcceleratorCreate,
@@ -30,7 +31,7 @@ from app.catalog.schemas import (
     SpecUsAvailability,
     UsAvailability,
 )
-from app.errors import DomainError, field_error
+from app.errors import DomainError, FieldProblem, field_error
 from app.rules import book as b
 
 # --- specs: catalog entries and caller figures -> what the engine reads -------------------------
@@ -157,39 +158,176 @@ def _row(item: AcceleratorCreate, data_version: str, now: datetime) -> Accelerat
     )
 
 
-def seed_catalog(
-    session: Session, items: Iterable[AcceleratorCreate], data_version: str, now: datetime
-) -> tuple[int, int]:
+ORIGINS = frozenset({"admin", "import"})
+"""``data_version`` of entries written by people (admin POST, import): a later shipped file keeps them."""
+
+
+@dataclass
+class SeedResult:
+    added: int = 0
+    updated: int = 0
+    kept: list[str] = field(default_factory=list)
+
+
+def seed_catalog(session: Session, items: Iterable[AcceleratorCreate], data_version: str, now: datetime) -> SeedResult:
     """Bring the stored catalog up to the shipped entries in ``session`` (the caller holds the
-    reference lock and commits); returns (added, updated)."""
-    added = updated = 0
+    reference lock and commits). An entry an admin added or imported is kept, never overwritten."""
+    result = SeedResult()
     stored = {a.id: a for a in session.exec(select(Accelerator))}
     for item in items:
         document = item.model_dump(mode="json")
         row = stored.get(item.id)
         if row is None:
             session.add(_row(item, data_version, now))
-            added += 1
+            result.added += 1
         elif row.document != document:
-            row.document = document
-            row.vendor, row.model, row.datacenter = item.vendor, item.model, item.datacenter
-            row.data_version = data_version
+            if row.data_version in ORIGINS:
+                result.kept.append(item.id)
+                continue
+            _update(row, item, document, data_version)
             session.add(row)
-            updated += 1
-    return added, updated
+            result.updated += 1
+    return result
+
+
+def _update(row: Accelerator, item: AcceleratorCreate, document: dict[str, Any], data_version: str) -> None:
+    row.document = document
+    row.vendor, row.model, row.datacenter = item.vendor, item.model, item.datacenter
+    row.data_version = data_version
+
+
+@dataclass
+class WriteReport:
+    """What a write did (or, for a dry run, would do), by accelerator id."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _check_citations(items: Sequence[AcceleratorCreate], pointer: Callable[[int], str]) -> None:
+    problems = []
+    for i, item in enumerate(items):
+        missing = cited_sources(item) - item.sources.keys()
+        if missing:
+            problems.append(FieldProblem(pointer=pointer(i), detail=f"figures cite unknown sources: {sorted(missing)}"))
+    if problems:
+        raise DomainError("validation_error", problems[0].detail, errors=problems)
+
+
+def write_accelerators(
+    engine: Engine,
+    items: Sequence[AcceleratorCreate],
+    *,
+    origin: Literal["admin", "import"],
+    replace: bool,
+    dry_run: bool = False,
+    progress: Callable[[AcceleratorCreate], None] | None = None,
+) -> WriteReport:
+    """Blocking. The one path every catalog write takes (admin POST, CSV/YAML import).
+
+    All or nothing: every entry is checked, then all are written in one transaction that bumps the
+    reference revision, or none is. ``replace`` False refuses an existing id (ids are never reused
+    by a create); True updates it. A dry run computes the same report and writes nothing.
+    """
+    _check_citations(items, (lambda i: "/sources") if len(items) == 1 else (lambda i: f"/{i}/sources"))
+    report = WriteReport()
+    now = clock.now()
+    with Session(engine) as session:
+        if not dry_run:
+            revision.bump(session)  # the reference writers' lock, taken first
+        ids = [item.id for item in items]
+        stored = {a.id: a for a in session.exec(select(Accelerator).where(col(Accelerator.id).in_(ids)))}
+        for item in items:
+            document = item.model_dump(mode="json")
+            row = stored.get(item.id)
+            if row is None:
+                session.add(_row(item, origin, now))
+                report.added.append(item.id)
+            elif not replace:
+                raise DomainError("conflict", f"accelerator {item.id} exists", "/id")
+            elif row.document == document:
+                report.unchanged.append(item.id)
+            else:
+                _update(row, item, document, origin)
+                session.add(row)
+                report.updated.append(item.id)
+            if progress is not None:
+                progress(item)
+        if dry_run or not (report.added or report.updated):
+            session.rollback()  # nothing to write: the revision stays as it was
+        else:
+            session.commit()
+    return report
 
 
 def add_accelerator(engine: Engine, item: AcceleratorCreate) -> None:
     """Blocking: store a new entry (every figure must cite one of its sources; ids are never reused)."""
-    missing = cited_sources(item) - item.sources.keys()
-    if missing:
-        raise DomainError("validation_error", f"figures cite unknown sources: {sorted(missing)}", "/sources")
-    with Session(engine) as session:
-        revision.bump(session)
-        if session.get(Accelerator, item.id) is not None:
-            raise DomainError("conflict", f"accelerator {item.id} exists", "/id")
-        session.add(_row(item, "admin", clock.now()))
-        session.commit()
+    write_accelerators(engine, [item], origin="admin", replace=False)
+
+
+@dataclass
+class ImportReport:
+    """The answer to an import: the per-row problems, or what was (or would be) written."""
+
+    dry_run: bool
+    committed: bool
+    rows: int
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    problems: list[exchange.RowProblem]
+
+    def lines(self) -> list[str]:
+        """A readable report, one line per problem, then the counts."""
+        out = [p.line() for p in self.problems]
+        verb = "would be" if self.dry_run else "were"
+        if self.problems:
+            out.append(f"{len(self.problems)} problem(s) in {self.rows} row(s): nothing was written")
+        else:
+            out.append(
+                f"{self.rows} row(s) valid: {len(self.added)} {verb} added, {len(self.updated)} {verb} updated, "
+                f"{len(self.unchanged)} unchanged"
+            )
+        return out
+
+
+def import_catalog(
+    engine: Engine,
+    parsed: exchange.Parsed,
+    *,
+    dry_run: bool,
+    progress: Callable[[AcceleratorCreate], None] | None = None,
+) -> ImportReport:
+    """Blocking. A parsed CSV/YAML file through the one write path: all rows or none."""
+    rows = len(parsed.items) + len({p.row for p in parsed.problems})
+    if parsed.problems:
+        return ImportReport(dry_run, False, rows, [], [], [], parsed.problems)
+    if not parsed.items:
+        problem = exchange.RowProblem("2", "(row)", "the file holds no accelerators")
+        return ImportReport(dry_run, False, 0, [], [], [], [problem])
+    try:
+        report = write_accelerators(
+            engine, parsed.items, origin="import", replace=True, dry_run=dry_run, progress=progress
+        )
+    except DomainError as exc:
+        problems = [exchange.RowProblem("(file)", e.pointer, e.detail) for e in exc.errors] or [
+            exchange.RowProblem("(file)", exc.pointer or "(row)", exc.detail)
+        ]
+        return ImportReport(dry_run, False, rows, [], [], [], problems)
+    committed = not dry_run and bool(report.added or report.updated)
+    return ImportReport(dry_run, committed, rows, report.added, report.updated, report.unchanged, [])
+
+
+def export_csv(
+    view: CatalogView, *, q: str | None = None, vendor: str | None = None, datacenter: bool | None = None
+) -> str:
+    """The matching entries (every page) as CSV, in id order; the same bytes for the same catalog."""
+    items = [
+        AcceleratorCreate.model_validate(item.model_dump(exclude={"data_version"}))
+        for item in matching(view, q=q, vendor=vendor, datacenter=datacenter)
+    ]
+    return exchange.to_csv(items)
 
 
 # --- the in-memory catalog the hot path reads ----------------------------------------------------
@@ -240,6 +378,28 @@ def _after(cursor: str | None) -> str:
     return text.removeprefix("after:")
 
 
+def matching(
+    view: CatalogView,
+    *,
+    q: str | None,
+    vendor: str | None,
+    datacenter: bool | None,
+    after: str = "",
+) -> Iterator[AcceleratorRead]:
+    """Entries matching every word of ``q`` and the filters, in id order, after the id ``after``."""
+    words = (q or "").lower().split()
+    for item_id, item in view.entries.items():  # sorted by id
+        if item_id <= after:
+            continue
+        if vendor and item.vendor.lower() != vendor.lower():
+            continue
+        if datacenter is not None and item.datacenter != datacenter:
+            continue
+        if words and not all(w in view.search_text[item_id] for w in words):
+            continue
+        yield item
+
+
 def search(
     view: CatalogView,
     data_version: str,
@@ -251,19 +411,9 @@ def search(
     cursor: str | None,
 ) -> AcceleratorPage:
     """One page of entries matching every word of ``q`` and the filters, in id order."""
-    after = _after(cursor)
-    words = (q or "").lower().split()
     items: list[AcceleratorRead] = []
     more = False
-    for item_id, item in view.entries.items():  # sorted by id
-        if item_id <= after:
-            continue
-        if vendor and item.vendor.lower() != vendor.lower():
-            continue
-        if datacenter is not None and item.datacenter != datacenter:
-            continue
-        if words and not all(w in view.search_text[item_id] for w in words):
-            continue
+    for item in matching(view, q=q, vendor=vendor, datacenter=datacenter, after=_after(cursor)):
         if len(items) == limit:
             more = True
             break

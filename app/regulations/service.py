@@ -68,6 +68,7 @@ class SeedReport:
     group_changes_added: int = 0
     accelerators_added: int = 0
     accelerators_updated: int = 0
+    accelerators_kept: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -117,9 +118,11 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
             if (change.group, change.country, change.action, change.effective) not in existing:
                 session.add(_change_row(change, now))
                 report.group_changes_added += 1
-        report.accelerators_added, report.accelerators_updated = seed_catalog(
-            session, files.accelerators, files.version, now
-        )
+        catalog = seed_catalog(session, files.accelerators, files.version, now)
+        report.accelerators_added, report.accelerators_updated = catalog.added, catalog.updated
+        report.accelerators_kept = catalog.kept
+        for item_id in catalog.kept:
+            log.warning("shipped accelerator %s differs from the one an admin wrote or imported: kept", item_id)
         if not report.changed:
             session.rollback()  # leaves the revision as it was
             return report

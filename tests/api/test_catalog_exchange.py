@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from typer.testing import CliRunner
 
 from app.catalog import exchange
 from app.catalog.schemas import AcceleratorCreate
+from app.cli import cli
+from app.config import get_settings
 from app.regulations import loader
+from tests.conftest import new_key
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("CHIPCLASS_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +114,129 @@ def test_duplicate_ids_unknown_columns_and_empty_files_are_reported(exported: st
         ("1", "memory_gib", "unknown column")
     ]
     assert exchange.parse_csv("").problems[0].reason.startswith("the file is empty")
+
+
+# --- through the service: HTTP and the CLI ------------------------------------------------------
+
+
+def csv_of(client: TestClient) -> str:
+    r = client.get("/v1/accelerators", headers={"Accept": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    return r.content.decode("utf-8")
+
+
+def import_file(client: TestClient, text: str, dry_run: bool = False, ctype: str = "text/csv") -> Response:
+    return client.post(
+        "/v1/accelerators/import",
+        params={"dry_run": str(dry_run).lower()},
+        content=text.encode("utf-8"),
+        headers={"Content-Type": ctype},
+    )
+
+
+def test_the_catalog_is_served_as_csv_by_accept_header_or_csv_path(client: TestClient, exported: str) -> None:
+    by_accept = client.get("/v1/accelerators", headers={"Accept": "text/csv"})
+    by_path = client.get("/v1/accelerators.csv")
+    assert by_accept.content == by_path.content == exported.encode("utf-8")
+    assert by_accept.headers["vary"] == "Accept"
+    assert by_accept.headers["content-disposition"].startswith('attachment; filename="chipclass-accelerators-')
+    again = client.get("/v1/accelerators.csv", headers={"If-None-Match": by_path.headers["etag"]})
+    assert again.status_code == 304
+    # JSON stays the default and wins a tie it is listed first in
+    for accept in (None, "application/json, text/csv", "text/csv;q=0.5, */*"):
+        r = client.get("/v1/accelerators", headers={"Accept": accept} if accept else {})
+        assert r.headers["content-type"].startswith("application/json"), accept
+    filtered = client.get("/v1/accelerators.csv", params={"vendor": "google"}).text
+    assert [r["id"] for r in csv.DictReader(io.StringIO(filtered, newline=""))] == [
+        "google-tpu-v4",
+        "google-tpu-v5e",
+        "google-tpu-v5p",
+        "google-tpu-v6e",
+        "google-tpu7x-ironwood",
+    ]
+
+
+def test_export_import_export_over_http_is_byte_identical_and_writes_nothing(client: TestClient) -> None:
+    first = csv_of(client)
+    r = import_file(client, first)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["committed"], body["added"], body["updated"], len(body["unchanged"])) == (False, [], [], 59)
+    assert csv_of(client) == first
+
+
+def test_an_http_import_updates_changed_rows_all_at_once(client: TestClient) -> None:
+    text = edit(csv_of(client), "nvidia-a40-48gb", "memory_gb", "96")
+    text = edit(text, "google-tpu-v4", "die_area_mm2_min", "700")
+    r = import_file(client, text)
+    assert r.status_code == 200, r.text
+    assert r.json()["updated"] == ["google-tpu-v4", "nvidia-a40-48gb"] and r.json()["committed"] is True
+    assert client.get("/v1/accelerators/nvidia-a40-48gb").json()["memory_gb"] == "96"
+    assert client.get("/v1/accelerators/google-tpu-v4").json()["die_area_mm2"]["min"] == "700"
+    assert csv_of(client) == text
+
+
+def test_a_dry_run_reports_each_problem_and_a_real_import_with_problems_writes_nothing(client: TestClient) -> None:
+    good = csv_of(client)
+    text = edit(edit(good, "nvidia-a40-48gb", "datacenter", "perhaps"), "nvidia-l4-24gb", "memory_gb", "32")
+    dry = import_file(client, text, dry_run=True)
+    assert dry.status_code == 200
+    [problem] = dry.json()["problems"]
+    assert (problem["column"], problem["id"]) == ("datacenter", "nvidia-a40-48gb")
+    assert dry.json()["report"][-1].endswith("nothing was written")
+    real = import_file(client, text)
+    assert real.status_code == 422
+    errors = real.json()["errors"]
+    assert errors[0]["pointer"] == f"row:{problem['row']}/column:datacenter"
+    assert csv_of(client) == good  # the valid row (L4) was not written either
+
+
+def test_the_shipped_yaml_format_imports_over_http(client: TestClient) -> None:
+    text = (loader.DATA_DIR / "accelerators.yaml").read_text(encoding="utf-8")
+    r = import_file(client, text, dry_run=True, ctype="application/yaml")
+    assert r.status_code == 200 and r.json()["problems"] == [] and len(r.json()["unchanged"]) == 59
+
+
+def test_import_needs_a_file_type_and_the_admin_scope(client: TestClient) -> None:
+    assert import_file(client, "{}", ctype="application/json").status_code == 415
+    assert import_file(client, "x", ctype="text/plain").status_code == 415
+    reader = new_key(client, "read")
+    r = client.post(
+        "/v1/accelerators/import",
+        content=b"id\r\n",
+        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {reader}"},
+    )
+    assert r.status_code == 403
+
+
+def test_cli_export_then_import_round_trips_byte_identically(env: str, client: TestClient, tmp_path: Path) -> None:
+    out = tmp_path / "catalog.csv"
+    assert runner.invoke(cli, ["catalog", "export", "--output", str(out)]).exit_code == 0
+    dry = runner.invoke(cli, ["catalog", "import", str(out), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "59 row(s) valid: 0 would be added, 0 would be updated, 59 unchanged" in dry.stdout
+    assert runner.invoke(cli, ["catalog", "import", str(out)]).exit_code == 0
+    again = runner.invoke(cli, ["catalog", "export"])
+    assert again.stdout_bytes == out.read_bytes()
+
+
+def test_cli_import_with_a_bad_row_prints_row_column_reason_and_exits_1(
+    env: str, client: TestClient, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(edit(csv_of(client), "nvidia-t4-16gb", "throughput_1_precision", "fp12"), newline="")
+    result = runner.invoke(cli, ["catalog", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "(nvidia-t4-16gb), column throughput_1_precision: Input should be" in result.stdout
+    assert result.stdout.strip().endswith("nothing was written")
+
+
+def test_an_imported_entry_survives_reseeding_the_shipped_file(env: str, client: TestClient) -> None:
+    text = edit(csv_of(client), "nvidia-a40-48gb", "memory_gb", "96")
+    assert import_file(client, text).json()["updated"] == ["nvidia-a40-48gb"]
+    seeded = runner.invoke(cli, ["seed"])
+    assert seeded.exit_code == 0, seeded.output
+    assert '"nvidia-a40-48gb"' in seeded.stdout  # reported as kept
+    client.app.state.store.refresh(force=True)
+    assert client.get("/v1/accelerators/nvidia-a40-48gb").json()["memory_gb"] == "96"
