@@ -190,7 +190,13 @@ _BODY_METHODS = ("POST", "PUT", "PATCH")
 _JSON_TYPES = (b"application/json",)
 # routes that take a file as the body (the catalog import: CSV, or YAML in the shipped format)
 FILE_BODIES: dict[str, tuple[bytes, ...]] = {
-    "/v1/accelerators/import": (b"text/csv", b"application/yaml", b"application/x-yaml", b"text/yaml"),
+    "/v1/accelerators/import": (
+        b"text/csv",
+        b"application/yaml",
+        b"application/x-yaml",
+        b"text/yaml",
+        b"application/octet-stream",
+    ),
 }
 
 

@@ -20,7 +20,8 @@ COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limite
 CSV_CONTENT = {CSV: {"schema": {"type": "string"}, "example": "id,vendor,model,aliases,...\r\n"}}
 Q = Annotated[str | None, Query(max_length=100, description="Free text on id, vendor, model and aliases")]
 Vendor = Annotated[str | None, Query(max_length=60)]
-IMPORT_TYPES = (CSV, *exchange.YAML_MEDIA_TYPES)
+OCTET = "application/octet-stream"
+IMPORT_TYPES = (CSV, *exchange.YAML_MEDIA_TYPES, OCTET)
 
 
 def _csv(request: Request, snap: SnapshotDep, q: str | None, vendor: str | None, datacenter: bool | None) -> Response:
@@ -105,8 +106,10 @@ async def export_accelerators_csv(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "A CSV export (one row per accelerator) or YAML in the shipped accelerators.yaml format",
-            "content": {t: {"schema": {"type": "string"}} for t in IMPORT_TYPES},
+            "description": "A CSV export (one row per accelerator) or YAML in the shipped accelerators.yaml format, "
+            "UTF-8. Send it as text/csv or application/yaml; as application/octet-stream (what generated clients "
+            "send) the format is recognised from the content.",
+            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
         }
     },
 )
@@ -126,7 +129,7 @@ async def import_accelerators(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DomainError("validation_error", f"the file is not UTF-8 (byte {exc.start})", "/") from exc
-    parsed = await run_in_threadpool(exchange.parse, text, None, media)
+    parsed = await run_in_threadpool(exchange.parse, text, None, None if media == OCTET else media)
     result = await run_in_threadpool(service.import_catalog, store.engine, parsed, dry_run=dry_run)
     if result.committed:
         await run_in_threadpool(store.refresh)

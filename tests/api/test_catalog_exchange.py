@@ -192,10 +192,16 @@ def test_a_dry_run_reports_each_problem_and_a_real_import_with_problems_writes_n
     assert csv_of(client) == good  # the valid row (L4) was not written either
 
 
-def test_the_shipped_yaml_format_imports_over_http(client: TestClient) -> None:
+@pytest.mark.parametrize("ctype", ["application/yaml", "application/octet-stream"])
+def test_the_shipped_yaml_format_imports_over_http(client: TestClient, ctype: str) -> None:
     text = (loader.DATA_DIR / "accelerators.yaml").read_text(encoding="utf-8")
-    r = import_file(client, text, dry_run=True, ctype="application/yaml")
+    r = import_file(client, text, dry_run=True, ctype=ctype)
     assert r.status_code == 200 and r.json()["problems"] == [] and len(r.json()["unchanged"]) == 59
+
+
+def test_a_csv_sent_as_octet_stream_is_recognised(client: TestClient) -> None:
+    r = import_file(client, csv_of(client), dry_run=True, ctype="application/octet-stream")
+    assert r.status_code == 200 and len(r.json()["unchanged"]) == 59
 
 
 def test_import_needs_a_file_type_and_the_admin_scope(client: TestClient) -> None:
