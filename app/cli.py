@@ -240,19 +240,15 @@ def catalog_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report per row; write nothing")] = False,
 ) -> None:
     """Add or update catalog entries from FILE, all or nothing; exit 1 (nothing written) on any problem."""
-    from app.catalog import exchange
-    from app.catalog.service import import_catalog
+    from app.catalog.service import import_catalog, read_file
     from app.db import make_engine
 
     try:
-        text = file.read_bytes().decode("utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
-    except UnicodeDecodeError as exc:
-        typer.echo(f"error: {file} is not UTF-8 (byte {exc.start})", err=True)
-        raise typer.Exit(2) from exc
-    parsed = exchange.parse(text, filename=file.name)
+    parsed = read_file(raw, filename=file.name)
     label = "checking" if dry_run else "importing"
     # a progress bar on a terminal; click prints only the label when stderr is not one
     with typer.progressbar(length=max(len(parsed.items), 1), label=f"{label} {file.name}", file=sys.stderr) as bar:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from app.catalog import exchange, service
-from app.catalog.schemas import AcceleratorCreate, AcceleratorPage, AcceleratorRead, ImportProblem, ImportReport
+from app.catalog.schemas import AcceleratorCreate, AcceleratorPage, AcceleratorRead, ImportReport
 from app.deps import AcceleratorIdPath, Admin, Reader, SnapshotDep, StoreDep
-from app.errors import DomainError, FieldProblem, responses
+from app.errors import DomainError, responses
 from app.http import CSV, cached_csv, cached_json, prefers
 
 router = APIRouter(prefix="/v1/accelerators", tags=["catalog"])
@@ -125,25 +125,8 @@ async def import_accelerators(
     if media not in IMPORT_TYPES:
         raise DomainError("unsupported_media_type", f"Send the file as {', '.join(IMPORT_TYPES)}")
     raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DomainError("validation_error", f"the file is not UTF-8 (byte {exc.start})", "/") from exc
-    parsed = await run_in_threadpool(exchange.parse, text, None, None if media == OCTET else media)
+    parsed = await run_in_threadpool(service.read_file, raw, media_type=None if media == OCTET else media)
     result = await run_in_threadpool(service.import_catalog, store.engine, parsed, dry_run=dry_run)
     if result.committed:
         await run_in_threadpool(store.refresh)
-    report = ImportReport(
-        dry_run=result.dry_run,
-        committed=result.committed,
-        rows=result.rows,
-        added=result.added,
-        updated=result.updated,
-        unchanged=result.unchanged,
-        problems=[ImportProblem(row=p.row, column=p.column, reason=p.reason, id=p.id) for p in result.problems],
-        report=result.lines(),
-    )
-    if result.problems and not dry_run:
-        errors = [FieldProblem(pointer=f"row:{p.row}/column:{p.column}", detail=p.line()) for p in result.problems]
-        raise DomainError("validation_error", result.lines()[-1], errors=errors[:200])
-    return report
+    return service.import_answer(result)

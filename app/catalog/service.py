@@ -26,11 +26,13 @@ from app.catalog.schemas import (
     AcceleratorPage,
     AcceleratorRead,
     AcceleratorRecord,
+    ImportProblem,
     Source,
     SpecIn,
     SpecUsAvailability,
     UsAvailability,
 )
+from app.catalog.schemas import ImportReport as ImportReportOut
 from app.errors import DomainError, FieldProblem, field_error
 from app.rules import book as b
 
@@ -317,6 +319,34 @@ def import_catalog(
         return ImportReport(dry_run, False, rows, [], [], [], problems)
     committed = not dry_run and bool(report.added or report.updated)
     return ImportReport(dry_run, committed, rows, report.added, report.updated, report.unchanged, [])
+
+
+def read_file(raw: bytes, *, media_type: str | None = None, filename: str | None = None) -> exchange.Parsed:
+    """A catalog file (CSV, or YAML in the shipped format) parsed and checked row by row; a file that is
+    not UTF-8 is one problem naming the byte."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = exchange.RowProblem("(file)", "(encoding)", f"not UTF-8 (byte {exc.start})")
+        return exchange.Parsed(problems=[problem])
+    return exchange.parse(text, filename=filename, media_type=media_type)
+
+
+def import_answer(result: ImportReport) -> ImportReportOut:
+    """The HTTP answer to an import: the report, or (a real import with problems) a 422 naming each."""
+    if result.problems and not result.dry_run:
+        errors = [FieldProblem(pointer=f"row:{p.row}/column:{p.column}", detail=p.line()) for p in result.problems]
+        raise DomainError("validation_error", result.lines()[-1], errors=errors[:200])
+    return ImportReportOut(
+        dry_run=result.dry_run,
+        committed=result.committed,
+        rows=result.rows,
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        problems=[ImportProblem(row=p.row, column=p.column, reason=p.reason, id=p.id) for p in result.problems],
+        report=result.lines(),
+    )
 
 
 def export_csv(

@@ -246,3 +246,9 @@ def test_an_imported_entry_survives_reseeding_the_shipped_file(env: str, client:
     assert '"nvidia-a40-48gb"' in seeded.stdout  # reported as kept
     client.app.state.store.refresh(force=True)
     assert client.get("/v1/accelerators/nvidia-a40-48gb").json()["memory_gb"] == "96"
+
+
+def test_a_file_that_is_not_utf8_is_one_problem_naming_the_byte(client: TestClient) -> None:
+    r = client.post("/v1/accelerators/import", content=b"id,vendor\r\n\xff\r\n", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422
+    assert "not UTF-8 (byte 11)" in r.json()["errors"][0]["detail"]
