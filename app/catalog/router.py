@@ -109,7 +109,8 @@ async def export_accelerators_csv(
             "description": "A CSV export (one row per accelerator) or YAML in the shipped accelerators.yaml format, "
             "UTF-8. Send it as text/csv or application/yaml; as application/octet-stream (what generated clients "
             "send) the format is recognised from the content.",
-            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
+            # bounded by CHIPCLASS_MAX_BODY_BYTES (default 2,000,000; a larger body is 413)
+            "content": {OCTET: {"schema": {"type": "string", "format": "binary", "maxLength": 2_000_000}}},
         }
     },
 )
