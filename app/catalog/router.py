@@ -110,7 +110,13 @@ async def export_accelerators_csv(
             "UTF-8. Send it as text/csv or application/yaml; as application/octet-stream (what generated clients "
             "send) the format is recognised from the content.",
             # bounded by CHIPCLASS_MAX_BODY_BYTES (default 2,000,000; a larger body is 413)
-            "content": {OCTET: {"schema": {"type": "string", "format": "binary", "maxLength": 2_000_000}}},
+            "content": {
+                OCTET: {
+                    "schema": {"type": "string", "format": "binary", "maxLength": 2_000_000},
+                    "example": "id,vendor,model,aliases,released,kind,datacenter,...\r\n"
+                    "acme-x1,Acme,X1,,2026,logic,true,...\r\n",
+                }
+            },
         }
     },
 )
