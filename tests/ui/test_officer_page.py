@@ -155,7 +155,7 @@ def test_chart_date_2022_to_2024_moves_the_h800_into_the_3a090a_region(
     # 2022: TPP over 4800 but 400 GB/s interconnect: inside the TPP band only "if interconnect >= 600"
     assert "not 3A090" in row and "3A090.a (2022) if interconnect >= 600" in row
     expect(page.locator(".chart-notes")).to_contain_text("ac-2022-10-07")
-    page.screenshot(path=shots / "chart-2022.png", full_page=False)
+    page.screenshot(path=shots / "chart-2022.png", full_page=True, clip=_chart_clip(page))
 
     page.get_by_label("Rules as of").fill("2024-06-01")
     page.get_by_role("button", name="Show", exact=True).click()
@@ -163,7 +163,7 @@ def test_chart_date_2022_to_2024_moves_the_h800_into_the_3a090a_region(
     row = _chart_row(page, H800)
     assert "3A090.a" in row and "not 3A090" not in row and "3A090.a.1" in row
     expect(page.locator(".chart-notes")).to_contain_text("ac-2024-04-04")
-    page.screenshot(path=shots / "chart-2024.png", full_page=False)
+    page.screenshot(path=shots / "chart-2024.png", full_page=True, clip=_chart_clip(page))
 
     # products redesigned to sit just under a line are marked as such
     assert "TPP 4,750 under 4800" in _chart_row(page, "nvidia-geforce-rtx-5090-d")
@@ -171,6 +171,14 @@ def test_chart_date_2022_to_2024_moves_the_h800_into_the_3a090a_region(
     # the rule-version control steps between rule changes
     page.get_by_role("button", name="Next rule change").click()
     page.wait_for_selector("[data-date='2024-12-02'] svg.cc-plot")
+
+
+def _chart_clip(page: Page) -> dict[str, float]:
+    """From the page title to the chart's legend: the picture the README shows."""
+    top = page.locator("main h1").bounding_box()
+    bottom = page.locator("figure.chart").bounding_box()
+    assert top and bottom
+    return {"x": 0, "y": top["y"] - 8, "width": 1280, "height": bottom["y"] + bottom["height"] - top["y"] + 16}
 
 
 def test_chart_hover_shows_figures_and_a_click_opens_the_chip_page(page: Page, site: Site, watch: Watch) -> None:
