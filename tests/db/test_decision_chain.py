@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import exc, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -366,29 +366,42 @@ def test_a_write_blocked_by_the_database_is_503_and_stores_nothing(database_url:
         _assert_retry_later_and_nothing_stored(c, resp, database_url)
 
 
-def test_verifying_while_writers_append_never_reports_a_false_break(engine: Engine) -> None:
-    """Verification under live traffic checks the chain up to the head it saw, never a false alarm."""
-    stop = threading.Event()
-    results: list[repository.Verification] = []
+def test_verifying_while_writers_append_never_reports_a_false_break(engine: Engine, database_url: str) -> None:
+    """Verification under live traffic checks the chain up to the head it saw, never a false alarm.
 
-    def write(i: int) -> None:
-        if i == 0:
-            while not stop.is_set():
-                results.append(repository.verify(engine, batch=7))
-            return
-        try:
-            for j in range(30):
-                repository.append(engine, draft(i * 1000 + j), TTL)
-        finally:
-            if i == 1:
-                stop.set()
+    The overlap is certain, not hoped for: the verifier reads pages of 2 records, and after each
+    page it reads (a hook on its engine) a writer appends and commits 3 more before the walk goes on.
+    """
+    for n in range(5):
+        repository.append(engine, draft(n), TTL)
+    verifier = make_engine(make_settings(database_url))
+    appended: list[int] = []
 
-    assert run_threads(4, write) == []
-    assert results, "verification never ran"
-    broken = [r for r in results if not r.ok]
-    assert broken == [], f"{len(broken)} of {len(results)} verifications reported a break: {broken[0]}"
+    def append_three() -> None:  # another thread, another connection: a concurrent writer
+        for j in range(3):
+            repository.append(engine, draft(100 + len(appended) * 3 + j), TTL)
+
+    @event.listens_for(verifier, "after_cursor_execute")
+    def _between_pages(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if (
+            statement.lstrip().upper().startswith("SELECT")
+            and "FROM decision " in statement + " "
+            and len(appended) < 4
+        ):
+            writer = threading.Thread(target=append_three)
+            writer.start()
+            writer.join(60)
+            appended.append(3)
+
+    try:
+        during = repository.verify(verifier, batch=2)
+    finally:
+        verifier.dispose()
+    assert len(appended) >= 2, "no writer appended while the walk ran"
+    assert during.ok, during
+    assert during.checked >= 5
     final = repository.verify(engine)
-    assert final.ok and final.checked == 90
+    assert final.ok and final.checked == 5 + 3 * len(appended)
 
 
 def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> None:
