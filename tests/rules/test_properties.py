@@ -13,13 +13,13 @@ import os
 from datetime import date
 from fractions import Fraction
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
 from app.regulations import loader
 from app.rules import licensing, metrics
 from app.rules.book import RuleBook, Spec, Throughput
-from app.rules.classify import classify
+from app.rules.classify import UndeterminedError, classify
 from app.rules.licensing import Party
 
 COUNTRIES = ["CN", "MO", "HK", "RU", "IR", "AE", "SA", "MY", "SG", "IN", "VN", "KH", "IL", "FR", "DE", "US", "JP"]
@@ -72,10 +72,15 @@ def rank(book: RuleBook, eccn: str | None) -> int:
 
 
 def answer(book: RuleBook, s: Spec, party: Party, on: date) -> tuple[str | None, licensing.Licensing]:
+    """The ECCN and licence picture; a draw the rules cannot decide (a catalog product lacking a
+    figure an old ruleset reads) is rejected, not counted."""
     selection = licensing.select(book, on, on)
-    c, lic = licensing.classify_and_license(
-        book, selection, metrics.compute(s, book.definitions.bit_lengths), party, on
-    )
+    try:
+        c, lic = licensing.classify_and_license(
+            book, selection, metrics.compute(s, book.definitions.bit_lengths), party, on
+        )
+    except UndeterminedError:
+        reject()
     return c.eccn, lic
 
 
