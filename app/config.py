@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(300.0, gt=0, le=86_400)
     webhook_retry_window_s: float = Field(86_400.0, gt=0, description="retry a failing delivery this long")
     webhook_poll_s: float = Field(1.0, gt=0, le=60, description="how often other replicas' events are looked for")
+    test_hold_dir: Path | None = Field(
+        None,
+        description="Tests only (refused in production): requests marked X-Chipclass-Test-Hold wait in the "
+        "server until a file in this directory releases them (app/testhooks.py)",
+    )
     log_level: str = "INFO"
     loop_lag_probe_ms: float = Field(
         100, ge=0, le=10_000, description="event-loop lag probe period (0 = off); chipclass_event_loop_lag_seconds"
@@ -68,6 +74,8 @@ class Settings(BaseSettings):
             key = self.bootstrap_admin_key.get_secret_value() if self.bootstrap_admin_key else None
             if key is not None and len(key) < 32:
                 raise ValueError("CHIPCLASS_BOOTSTRAP_ADMIN_KEY must be at least 32 characters in production")
+            if self.test_hold_dir is not None:
+                raise ValueError("CHIPCLASS_TEST_HOLD_DIR is for tests only and is refused in production")
         return self
 
 

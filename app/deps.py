@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from app.clock import SYSTEM, Clock
 from app.errors import DomainError
 from app.keys.schemas import Scope
 from app.keys.service import KeyVerifier, Principal
@@ -39,16 +39,17 @@ async def get_snapshot(request: Request) -> Snapshot:
 class RateLimiter:
     """A token bucket per API key (in-process)."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Clock = SYSTEM) -> None:
         self.rate = rate
         self.burst = burst
+        self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def allow(self, key: str) -> float:
         """0 when allowed, else seconds to wait."""
         if self.rate <= 0:
             return 0.0
-        now = time.monotonic()
+        now = self.clock.monotonic()
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < 1:

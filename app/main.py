@@ -25,6 +25,7 @@ from app import clock, migrate
 from app.answers import PreparedAnswers
 from app.catalog.router import csv_router as catalog_csv_router
 from app.catalog.router import router as catalog_router
+from app.clock import SYSTEM, Clock
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
@@ -45,6 +46,7 @@ from app.regulations.service import seed
 from app.regulations.snapshot import SnapshotStore
 from app.screening import monitoring
 from app.screening.router import router as screening_router
+from app.testhooks import HoldGate
 from app.ui.router import router as ui_router
 from app.webhooks import service as webhooks
 from app.webhooks.router import router as webhooks_router
@@ -181,9 +183,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     signal: events.Signal = app.state.events
     signal.bind(asyncio.get_running_loop())
-    app.state.writer = DecisionWriter(
-        app.state.engine, timedelta(hours=settings.idempotency_ttl_h), on_commit=signal.notify
+    metrics: Metrics = app.state.metrics
+    writer = DecisionWriter(
+        app.state.engine,
+        timedelta(hours=settings.idempotency_ttl_h),
+        on_commit=signal.notify,
+        on_batch=metrics.decision_batch.observe,
     )
+    metrics.decisions_pending.set_function(lambda: writer.pending)
+    app.state.writer = writer
     app.state.dispatcher = webhooks.Dispatcher(
         app.state.engine, signal, app.state.webhook_policy, ready=lambda: app.state.store.loaded
     )
@@ -224,7 +232,8 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """The application; ``clock`` is the time source of its TTLs and rate limits (tests pass one they move)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
@@ -247,8 +256,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.store = SnapshotStore(engine, read_reference_files())
-    app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    time_source = clock or SYSTEM
+    app.state.clock = time_source
+    app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s, time_source)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, time_source)
     app.state.ready_error = "starting"
     app.state.events = events.Signal()
     app.state.webhook_policy = webhooks.Policy(
@@ -276,6 +287,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    if settings.test_hold_dir is not None:  # tests only; Settings refuses it in production
+        app.add_middleware(HoldGate, directory=settings.test_hold_dir)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics, prepared=PreparedAnswers(app))
 
     return app

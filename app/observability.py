@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -78,6 +78,17 @@ class Metrics:
         )
         self.decisions = Counter(
             "chipclass_decisions_total", "Decisions recorded", ["kind", "replayed"], registry=self.registry
+        )
+        self.decision_batch = Histogram(
+            "chipclass_decision_batch_size",
+            "Decisions written per transaction by the group-commit writer",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.decisions_pending = Gauge(
+            "chipclass_decisions_pending",
+            "Decisions submitted whose requests wait for their commit",
+            registry=self.registry,
         )
         self.loop_lag = Histogram(
             "chipclass_event_loop_lag_seconds",

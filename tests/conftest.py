@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import migrate
+from app.clock import Clock
 from app.config import Settings
 from app.db import make_engine, normalize_url
 from app.main import create_app
@@ -115,6 +116,20 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
         _pg_exec(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+class ManualClock(Clock):
+    """The system's wall clock (move it with time-machine) and a monotonic clock that moves only
+    when the test calls ``advance``: TTLs and rate limits tested at their edges, on any machine."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
 
 
 def make_settings(url: str, **overrides: object) -> Settings:

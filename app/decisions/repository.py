@@ -23,6 +23,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
+from app import clock
 from app.canonical import canonical, canonical_plain, sha256
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.errors import DomainError
@@ -177,7 +178,7 @@ def append_in(
             "seq": seq,
             "id": draft.id,
             "kind": draft.kind,
-            "created_at": datetime.now(UTC),
+            "created_at": clock.now(),
             "api_key_id": draft.api_key_id,
             "request_id": draft.request_id,
             "idempotency_key": draft.idempotency_key,
@@ -262,9 +263,13 @@ class DecisionWriter:
         idempotency_ttl: timedelta,
         max_batch: int = 128,
         on_commit: Callable[[], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.on_commit = on_commit
+        self.on_batch = on_batch  # told the size of each group written (a metric)
+        self._pending = 0  # submitted and not yet answered
+        self._pending_lock = threading.Lock()
         self.ttl = idempotency_ttl
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Draft, Future[Stored]] | None] = queue.SimpleQueue()
@@ -276,8 +281,20 @@ class DecisionWriter:
         if self._closed:
             raise RuntimeError("decision writer is closed")
         future: Future[Stored] = Future()
+        with self._pending_lock:
+            self._pending += 1
+        future.add_done_callback(self._answered)
         self._queue.put((draft, future))
         return future
+
+    @property
+    def pending(self) -> int:
+        """Decisions submitted whose callers are still waiting (queued or being written)."""
+        return self._pending
+
+    def _answered(self, _future: Future[Stored]) -> None:
+        with self._pending_lock:
+            self._pending -= 1
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what was submitted, then stop."""
@@ -312,6 +329,8 @@ class DecisionWriter:
 
     def _write(self, batch: list[tuple[Draft, Future[Stored]]]) -> None:
         try:
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
             results = append_group(self.engine, [draft for draft, _ in batch], self.ttl)
         except BaseException as exc:  # never leave a caller waiting, whatever happened
             results = [exc] * len(batch)
@@ -325,7 +344,7 @@ class DecisionWriter:
 
 
 def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:
-    cutoff = datetime.now(UTC) - ttl
+    cutoff = clock.now() - ttl
     session.execute(
         delete(IdempotencyRecord)
         .where(

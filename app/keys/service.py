@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -14,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app import clock
+from app.clock import SYSTEM, Clock
 from app.db import session_scope
 from app.errors import DomainError
 from app.keys.models import ApiKey
@@ -111,9 +111,10 @@ class KeyVerifier:
     threadpool (dozens of threads contending for the GIL and the pool: a stall of the event loop).
     """
 
-    def __init__(self, engine: Engine, ttl: float) -> None:
+    def __init__(self, engine: Engine, ttl: float, clock: Clock = SYSTEM) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.clock = clock
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}  # touched on the event loop only
@@ -132,7 +133,7 @@ class KeyVerifier:
         hit = self._cache.get(raw)
         if hit is None:
             return False, None
-        left = hit[1] - time.monotonic()
+        left = hit[1] - self.clock.monotonic()
         if left <= 0:
             return False, None
         if left < self.ttl / 2 and raw not in self._inflight:
@@ -156,12 +157,12 @@ class KeyVerifier:
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[raw] = (principal, time.monotonic() + self.ttl)
+            self._cache[raw] = (principal, self.clock.monotonic() + self.ttl)
         return principal
 
     def cached(self, raw: str) -> tuple[bool, Principal | None]:
         hit = self._cache.get(raw)
-        if hit is not None and hit[1] > time.monotonic():
+        if hit is not None and hit[1] > self.clock.monotonic():
             return True, hit[0]
         return False, None
 

@@ -4,15 +4,21 @@ paged without gaps, and admin writes that take effect at once."""
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from app.db import normalize_url
 from app.main import create_app
-from tests.conftest import ADMIN_KEY, make_settings
+from tests.conftest import ADMIN_KEY, make_settings, wait_ready
 from tests.e2e.conftest import free_port
 
 H100 = "nvidia-h100-sxm5-80gb"
@@ -239,3 +245,66 @@ def test_readiness_is_200_with_every_check_ok_and_the_data_version(client: TestC
     assert (
         body["data_version"] == client.post("/v1/classifications", json={"accelerator_id": H100}).json()["data_version"]
     )
+
+
+# ------------------------------------------------------------------ group commit, as operators see it
+
+
+def test_screenings_waiting_on_a_busy_database_are_committed_together_in_one_transaction(
+    database_url: str,
+) -> None:
+    """The writer is held on the database's write lock (another connection has it); six screenings
+    queue behind it; when the lock is released they commit in at most two transactions, not six.
+    /metrics shows it: chipclass_decision_batch_size counts transactions and the decisions in them."""
+    app = create_app(make_settings(database_url, sqlite_busy_timeout_ms=120_000, db_statement_timeout_ms=120_000))
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as c:
+        wait_ready(c)
+        with holding_the_chain_lock(database_url):
+            results: list[int] = []
+            threads = [
+                threading.Thread(
+                    target=lambda i=i: results.append(
+                        c.post("/v1/screenings", json={**SCREENING, "reference": f"PO-{i}"}).status_code
+                    )
+                )
+                for i in range(6)
+            ]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 60
+            while sample(c.get("/metrics").text, "chipclass_decisions_pending") != 6:
+                assert time.monotonic() < deadline, c.get("/metrics").text
+                time.sleep(0.01)
+        for t in threads:
+            t.join(60)
+        assert results == [201] * 6
+        body = c.get("/metrics").text
+        assert sample(body, "chipclass_decision_batch_size_sum") == 6
+        assert (sample(body, "chipclass_decision_batch_size_count") or 0) <= 2, body
+        assert sample(body, "chipclass_decisions_pending") == 0
+
+
+@contextmanager
+def holding_the_chain_lock(database_url: str) -> Iterator[None]:
+    """Another connection holds the lock every decision writer takes first (SQLite: the database
+    write lock; PostgreSQL: the chain-head row lock) until the block ends."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(str(url.database), isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(normalize_url(database_url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT * FROM decision_chain WHERE id = 1 FOR UPDATE"))
+            try:
+                yield
+            finally:
+                conn.rollback()
+    finally:
+        engine.dispose()

@@ -9,6 +9,9 @@ from typing import Any
 import time_machine
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from tests.conftest import ADMIN_KEY, ManualClock, make_settings, new_key, wait_ready
+
 H100 = "nvidia-h100-sxm5-80gb"
 FUTURE = "in the future"
 
@@ -76,3 +79,25 @@ def test_an_idempotency_key_replays_within_its_ttl_and_is_free_again_after_it(cl
     assert again.json()["id"] != first.json()["id"]
     log = client.get("/v1/decisions").json()["items"]
     assert [d["idempotency_key"] for d in log] == ["po-2026-0042", "po-2026-0042"]
+
+
+def test_a_key_revoked_through_another_replica_stops_working_when_the_key_cache_ttl_ends(
+    database_url: str,
+) -> None:
+    """CHIPCLASS_KEY_CACHE_TTL_S (10 s): the documented bound on how long a revoked key keeps working
+    on a replica that did not take the revocation."""
+    clock = ManualClock()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with TestClient(create_app(make_settings(database_url), clock=clock), headers=admin) as a:
+        wait_ready(a)
+        with TestClient(create_app(make_settings(database_url), clock=clock)) as b:
+            wait_ready(b)
+            key = new_key(a, "read")
+            headers = {"Authorization": f"Bearer {key}"}
+            assert b.get("/v1/rulesets", headers=headers).status_code == 200  # cached on b from now on
+            assert a.post(f"/v1/keys/{key.split('_')[1]}/revoke").status_code == 200
+            assert a.get("/v1/rulesets", headers=headers).status_code == 401  # at once where it was revoked
+            clock.advance(4.5)
+            assert b.get("/v1/rulesets", headers=headers).status_code == 200  # within the TTL: still cached
+            clock.advance(5.5)
+            assert b.get("/v1/rulesets", headers=headers).status_code == 401

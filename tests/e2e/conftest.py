@@ -37,12 +37,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _command() -> list[str]:
+def chipclass_command() -> list[str]:
+    """The `chipclass` command of the interpreter running the tests."""
     script = Path(sys.executable).with_name("chipclass")
     if script.exists():
-        return [str(script), "serve"]
+        return [str(script)]
     found = shutil.which("chipclass")
-    return [found, "serve"] if found else [sys.executable, "-m", "app.cli", "serve"]
+    return [found] if found else [sys.executable, "-m", "app.cli"]
 
 
 @dataclass
@@ -121,9 +122,10 @@ class Servers:
         args: tuple[str, ...] = (),
         env_overrides: dict[str, str] | None = None,
     ) -> Server:
+        """Start `chipclass serve`; ``env_overrides`` adds to (or overrides) its CHIPCLASS_ settings."""
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHIPCLASS_")}
-        env.update(
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CHIPCLASS_")}
+        environ.update(
             {
                 "CHIPCLASS_DATABASE_URL": database_url,
                 "CHIPCLASS_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
@@ -142,9 +144,9 @@ class Servers:
         out = stdout_path.open("wb")
         err = stderr_path.open("wb")
         proc = subprocess.Popen(
-            [*_command(), *args],
+            [*chipclass_command(), "serve", *args],
             cwd=self.log_dir,
-            env=env,
+            env=environ,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

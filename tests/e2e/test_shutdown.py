@@ -3,96 +3,35 @@
 Protects issue 6 (container deployment), "Shutdown": in-flight requests finish within the grace
 period, no decision is half written, the process exits 0, and every decision it returned is still
 there, byte for byte, after a restart.
+
+The overlap is certain by construction, on any machine: the four screenings are held inside the
+server (the test-only gate, CHIPCLASS_TEST_HOLD_DIR) until the server has received SIGTERM and
+stopped accepting connections; only then are they let through.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import ADMIN_KEY
+from tests.e2e.conftest import Server, Servers, chipclass_command
 
 pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 4
 LINES = 1000
 ACCELERATORS = ["nvidia-h100-sxm5-80gb", "nvidia-h20-96gb"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _chipclass() -> list[str]:
-    script = Path(sys.executable).with_name("chipclass")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-
-
-@dataclass
-class Service:
-    env: dict[str, str]
-    base: str
-    key: str
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # output to a file, never a pipe nobody reads (a full pipe would block the server)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([*_chipclass(), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"not ready in 60 s:\n{self.log.read_text()[-3000:]}")
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    port = _free_port()
-    key = "cc_e2e_" + secrets.token_urlsafe(32)
-    env = {
-        **os.environ,
-        "CHIPCLASS_DATABASE_URL": f"sqlite:///{tmp_path / 'chipclass.db'}",
-        "CHIPCLASS_BOOTSTRAP_ADMIN_KEY": key,
-        "CHIPCLASS_HOST": "127.0.0.1",
-        "CHIPCLASS_PORT": str(port),
-        "CHIPCLASS_SHUTDOWN_GRACE_S": "30",
-        "CHIPCLASS_LOG_LEVEL": "WARNING",
-    }
-    env.pop("CHIPCLASS_TEST_DATABASE_URL", None)
-    svc = Service(env=env, base=f"http://127.0.0.1:{port}", key=key, log=tmp_path / "server.log")
-    yield svc
-    svc.kill()
+WAIT_S = 60  # an upper bound for things that happen, never a delay
 
 
 def _big_screening(n: int) -> dict[str, object]:
@@ -107,87 +46,81 @@ def _big_screening(n: int) -> dict[str, object]:
     }
 
 
-def _raw_post(base: str, key: str, path: str, body: bytes) -> bytes:
-    """The request bytes for one POST on its own connection (so sending is separate from waiting)."""
-    host = base.removeprefix("http://")
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
+def _until(condition: object, what: str, server: Server) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not seen in {WAIT_S}s\n{server.logs()}")
+        time.sleep(0.01)
 
 
-def _read_response(sock: socket.socket) -> tuple[int, bytes]:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        out, rest = b"", body
-        while True:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line, 16)
-            if size == 0:
-                break
-            out, rest = out + rest[:size], rest[size + 2 :]
-        body = out
-    return status, body
+def _refuses_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
 
 
-def test_sigterm_lets_in_flight_screenings_finish_exits_0_and_keeps_every_decision(service: Service) -> None:
-    service.start()
-    port = int(service.env["CHIPCLASS_PORT"])
+def test_sigterm_lets_in_flight_screenings_finish_exits_0_and_keeps_every_decision(
+    servers: Servers, database_url: str, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    server = servers.start(
+        database_url,
+        "shutdown",
+        env_overrides={"CHIPCLASS_TEST_HOLD_DIR": str(hold), "CHIPCLASS_SHUTDOWN_GRACE_S": "60"},
+    )
+    results: list[httpx.Response | BaseException] = [RuntimeError("no result")] * IN_FLIGHT
 
-    sent = threading.Barrier(IN_FLIGHT + 1, timeout=30)
-    results: list[tuple[int, bytes, float] | BaseException] = [RuntimeError("no result")] * IN_FLIGHT
-
-    def worker(i: int) -> None:
+    def post(i: int) -> None:
         try:
-            body = json.dumps(_big_screening(i)).encode()
-            with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-                sock.sendall(_raw_post(service.base, service.key, "/v1/screenings", body))
-                sent.wait()
-                status, payload = _read_response(sock)
-            results[i] = (status, payload, time.monotonic())
+            with server.client(timeout=WAIT_S * 2) as c:
+                results[i] = c.post(
+                    "/v1/screenings", json=_big_screening(i), headers={"X-Chipclass-Test-Hold": "shutdown"}
+                )
         except BaseException as exc:
             results[i] = exc
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(IN_FLIGHT)]
+    threads = [threading.Thread(target=post, args=(i,), daemon=True) for i in range(IN_FLIGHT)]
     for t in threads:
         t.start()
-    sent.wait()  # every request is fully sent on an open connection
-    time.sleep(0.2)  # and accepted by the server's event loop
-    sigterm_at = time.monotonic()
-    service.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    _until(lambda: len(list(hold.glob("shutdown.*.held"))) == IN_FLIGHT, "every screening held in the server", server)
+
+    server.kill(signal.SIGTERM)
+    _until(lambda: _refuses_connections(server.port), "the server closing its listener after SIGTERM", server)
+    assert server.alive(), "the server exited with requests still in flight"
+    (hold / "shutdown.release").touch()  # the screenings run only now, during the shutdown
     for t in threads:
-        t.join(timeout=90)
+        t.join(WAIT_S * 2)
 
-    code = service.proc.wait(timeout=60)  # type: ignore[union-attr]
-    log = service.log.read_text()
-    assert code == 0, f"exit code {code}\n{log[-3000:]}"
-
+    code = server.proc.wait(timeout=WAIT_S)
+    assert code == 0, f"exit code {code}\n{server.logs()}"
     ids: dict[str, bytes] = {}
     for r in results:
-        assert not isinstance(r, BaseException), f"{r!r}\n{log[-3000:]}"
-        status, payload, _ = r
-        assert status == 201, payload[:500]
-        ids[json.loads(payload)["id"]] = payload
+        assert isinstance(r, httpx.Response), f"{r!r}\n{server.logs()}"
+        assert r.status_code == 201, r.text[:500]
+        ids[r.json()["id"]] = r.content
     assert len(ids) == IN_FLIGHT
-    # the test means something only if the stop really overlapped requests still being served
-    assert any(done_at > sigterm_at for _, _, done_at in results), "no request was in flight at SIGTERM"  # type: ignore[misc]
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIPCLASS_")}
     verify = subprocess.run(
-        [*_chipclass(), "decisions", "verify"], env=service.env, capture_output=True, text=True, timeout=60
+        [*chipclass_command(), "decisions", "verify"],
+        env={**env, "CHIPCLASS_DATABASE_URL": database_url, "CHIPCLASS_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     report = json.loads(verify.stdout)
-    assert report["ok"] is True
-    assert report["checked"] >= IN_FLIGHT
+    assert report["ok"] is True and report["checked"] == IN_FLIGHT
 
-    service.start()
-    headers = {"Authorization": f"Bearer {service.key}"}
-    for decision_id, first in ids.items():
-        again = httpx.get(f"{service.base}/v1/screenings/{decision_id}", headers=headers, timeout=10)
-        assert again.status_code == 200, again.text
-        assert again.content == first
-    assert service.terminate() == 0
+    again = servers.start(database_url, "after-restart")
+    with httpx.Client(base_url=again.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10) as c:
+        for decision_id, first in ids.items():
+            stored = c.get(f"/v1/screenings/{decision_id}")
+            assert stored.status_code == 200, stored.text
+            assert stored.content == first
+    again.kill(signal.SIGTERM)
+    assert again.proc.wait(timeout=WAIT_S) == 0
