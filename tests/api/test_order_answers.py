@@ -112,3 +112,26 @@ def test_every_answer_carries_the_disclaimer(client: TestClient) -> None:
     history = client.get(f"/v1/accelerators/{H100}/history", params={"destination": "CN"}).json()
     for answer in (screening, classification, history):
         assert "not a licence" in answer["disclaimer"], answer.keys()
+
+
+def test_an_embargoed_destination_is_named_as_such_in_the_reason(client: TestClient) -> None:
+    resp = client.post("/v1/screenings", json=order("RU", [line("a", accelerator_id=H100)]))
+    assert resp.status_code == 201, resp.text
+    details = {r["rule_id"]: r["detail"] for r in resp.json()["lines"][0]["reasons"]}
+    assert details["746.8-russia"].endswith("; embargoed destination RU"), details
+    others = [d for rule, d in details.items() if rule != "746.8-russia"]
+    assert all("embargoed" not in d for d in others), others
+
+
+def test_a_buyer_headquartered_in_china_but_located_in_the_us_is_told_why_the_headquarters_rule_is_left_out(
+    client: TestClient,
+) -> None:
+    resp = client.post("/v1/screenings", json=order("US", [line("a", accelerator_id=H100)], headquarters="CN"))
+    assert resp.status_code == 201, resp.text
+    result = resp.json()["lines"][0]
+    assert result["license_required"] is False
+    notes = [w for w in result["warnings"] if "does not apply" in w]
+    assert notes, result["warnings"]
+    assert all(
+        "its headquarters basis reaches only entities located outside US, and this one is in US" in n for n in notes
+    ), notes
