@@ -303,12 +303,12 @@ def license_for(
     eccn = classification.eccn
     # A ruleset that classifies reads its own ECCN: the October 2022 China rule reaches only
     # what the 2022 clauses control, not what a concurrent (e.g. early-effect) ruleset does.
-    # Rulesets without clauses (letters, AI Diffusion) read the overall classification.
+    # Rulesets without clauses (letters, AI Diffusion) are not in `own` and read the overall classification.
     own = {r.ruleset.id: r.eccn for r in classification.rulesets}
     reasons: list[Reason] = []
     notes: list[str] = []
     for ruleset in selection.rulesets:
-        ruleset_eccn = own.get(ruleset.id, eccn) if ruleset.clauses else eccn
+        ruleset_eccn = own.get(ruleset.id, eccn)
         for rule in ruleset.destination_rules:
             found, why = _reasons_for(book, ruleset, rule, metrics, ruleset_eccn, party, on)
             reasons.extend(found)
