@@ -16,6 +16,7 @@ from fractions import Fraction
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
+from app.catalog.service import spec_from_record
 from app.regulations import loader
 from app.rules import licensing, metrics
 from app.rules.book import RuleBook, Spec, Throughput
@@ -113,7 +114,7 @@ def test_an_eccn_is_never_less_controlled_under_a_stricter_ruleset(
 
 
 FILES = loader.read_reference_files()
-CATALOG = {r.id: loader.spec_from_record(r) for r in FILES.accelerators}
+CATALOG = {r.id: spec_from_record(r) for r in FILES.accelerators}
 CHANGE_DAYS = sorted(
     {r.effective_from for r in FILES.rulesets} | {r.effective_to for r in FILES.rulesets if r.effective_to}
 )
