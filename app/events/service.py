@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Literal, get_args
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 from ulid import ULID
 
+from app import clock
 from app.events.models import Event, EventHead
+
+__all__ = ["EVENT_TYPES", "Event", "EventType", "Signal", "append", "document", "find", "head_seq", "next_for", "page"]
 
 EventType = Literal[
     "screening.created",
@@ -55,7 +58,7 @@ def append(session: Session, type_: EventType, data: dict[str, Any], subject: st
         seq=seq,
         id=f"msg_{ULID()}",
         type=type_,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
         subject=subject,
         payload=json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
     )
@@ -91,8 +94,27 @@ def page(engine: Engine, after: int, types: Sequence[str], limit: int) -> list[E
 
 def last_seq(engine: Engine) -> int:
     with Session(engine) as session:
-        head = session.get(EventHead, 1)
-        return head.last_seq if head is not None else 0
+        return head_seq(session)
+
+
+def head_seq(session: Session) -> int:
+    """The number of the last event committed (0 before the first)."""
+    head = session.get(EventHead, 1)
+    return head.last_seq if head is not None else 0
+
+
+def find(engine: Engine, event_id: str) -> Event | None:
+    with Session(engine) as session:
+        return session.exec(select(Event).where(Event.id == event_id)).first()
+
+
+def next_for(session: Session, after: int, types: Sequence[str], addressee: str) -> Event | None:
+    """The first event after ``after`` that a subscriber to ``types`` receives: one of those types,
+    or a ``webhook.test`` addressed to it (a test event reaches only the subscription it names)."""
+    broadcast = [t for t in types if t != "webhook.test"]
+    addressed = (col(Event.type) == "webhook.test") & (col(Event.subject) == addressee)
+    query = select(Event).where(col(Event.seq) > after, or_(col(Event.type).in_(broadcast), addressed))
+    return session.exec(query.order_by(col(Event.seq)).limit(1)).first()
 
 
 def document(event: Event) -> dict[str, Any]:

@@ -26,15 +26,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from standardwebhooks.webhooks import Webhook
 from ulid import ULID
 
+from app import clock
 from app.errors import DomainError, field_error
 from app.events import service as events
-from app.events.models import Event, EventHead
+from app.events.service import Event
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger("chipclass.webhooks")
@@ -55,7 +56,7 @@ class Policy:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -127,7 +128,6 @@ def create(
     if unknown:
         raise field_error("/event_types", f"unknown event types {unknown}; allowed: {list(events.EVENT_TYPES)}")
     with Session(engine, expire_on_commit=False) as session:
-        head = session.get(EventHead, 1)
         sub = WebhookSubscription(
             id=f"wh_{ULID()}",
             url=url,
@@ -136,7 +136,7 @@ def create(
             description=description,
             created_at=now(),
             created_by=created_by,
-            cursor=head.last_seq if head is not None else 0,
+            cursor=events.head_seq(session),
         )
         session.add(sub)
         session.commit()
@@ -198,8 +198,7 @@ def send_test(engine: Engine, subscription_id: str) -> Event:
 
 
 def find_event(engine: Engine, event_id: str) -> Event:
-    with Session(engine) as session:
-        event = session.exec(select(Event).where(Event.id == event_id)).first()
+    event = events.find(engine, event_id)
     if event is None:
         raise DomainError("unknown_event", f"No event {event_id!r}")
     return event
@@ -208,16 +207,10 @@ def find_event(engine: Engine, event_id: str) -> Event:
 # ---------------------------------------------------------------- delivery
 
 
-def _matches(sub: WebhookSubscription) -> Any:
-    types = [t for t in json.loads(sub.event_types) if t != "webhook.test"]
-    return or_(col(Event.type).in_(types), (col(Event.type) == "webhook.test") & (col(Event.subject) == sub.id))
-
-
 def _candidates(engine: Engine, at: datetime) -> list[str]:
     """Subscriptions with something to send and no live lease (a cheap read; claiming is separate)."""
     with Session(engine) as session:
-        head = session.get(EventHead, 1)
-        last = head.last_seq if head is not None else 0
+        last = events.head_seq(session)
         query = select(WebhookSubscription.id).where(
             col(WebhookSubscription.enabled).is_(True),
             col(WebhookSubscription.cursor) < last,
@@ -250,11 +243,9 @@ def _next(engine: Engine, subscription_id: str, owner: str) -> tuple[WebhookSubs
         sub = session.get(WebhookSubscription, subscription_id)
         if sub is None or sub.lease_owner != owner or not sub.enabled:
             return None
-        event = session.exec(
-            select(Event).where(col(Event.seq) > sub.cursor, _matches(sub)).order_by(col(Event.seq)).limit(1)
-        ).first()
+        event = events.next_for(session, sub.cursor, json.loads(sub.event_types), sub.id)
         if event is None:
-            last = session.exec(select(func.max(Event.seq))).one() or sub.cursor
+            last = events.head_seq(session)
             session.execute(
                 update(WebhookSubscription)
                 .where(col(WebhookSubscription.id) == sub.id, col(WebhookSubscription.lease_owner) == owner)
