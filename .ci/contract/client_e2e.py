@@ -20,7 +20,7 @@ from chipclass_client.api.screening import classify_accelerator, create_screenin
 from chipclass_client.models import (
     ClassificationRequest,
     ClassificationResponse,
-    EndUser,
+    EndUserInput,
     KeyCreate,
     KeyCreated,
     KeyCreateScopesItem,
@@ -86,7 +86,7 @@ def run(base_url: str, admin_key: str) -> None:
     idem = f"contract-{uuid.uuid4().hex}"
     order = ScreeningRequest(
         destination="CN",
-        end_user=EndUser(name="Contract Buyer Ltd", headquarters="CN"),
+        end_user=EndUserInput(name="Contract Buyer Ltd", headquarters="CN"),
         lines=[
             ScreeningLine(key="line-1", accelerator_id=ACCELERATOR, quantity=8),
             ScreeningLine(key="line-2", accelerator_id="nvidia-l40-48gb", quantity=2),
@@ -98,13 +98,17 @@ def run(base_url: str, admin_key: str) -> None:
     expect(isinstance(first.id, str) and len(first.id) == 26, f"create_screening: id {first.id!r}")
     expect([line.key for line in first.lines] == ["line-1", "line-2"], "create_screening: line keys not echoed")
     expect("Idempotent-Replayed" not in first_response.headers, "create_screening: first call marked as a replay")
+    expect(
+        (str(first.outcome.value), str(first.action.value)) == ("license_required", "hold"),
+        f"create_screening: outcome {first.outcome!r}, action {first.action!r}",
+    )
     expect(first_response.headers.get("cache-control") == "no-store", "create_screening: not Cache-Control: no-store")
     lines = ", ".join(
         f"{line.key}={line.classification.eccn or 'EAR99?'}:{'licence' if line.license_required else 'no licence'}"
         for line in first.lines
     )
     print(
-        f"[3] create_screening      -> 201 id={first.id} license_required={first.license_required} "
+        f"[3] create_screening      -> 201 id={first.id} outcome={first.outcome.value} action={first.action.value} "
         f"destination={first.destination} lines: {lines}"
     )
 
