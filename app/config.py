@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         description="Tests only (refused in production): requests marked X-Chipclass-Test-Hold wait in the "
         "server until a file in this directory releases them (app/testhooks.py)",
     )
+    docs_access: Literal["public", "key", "off"] = "public"
+    metrics_access: Literal["public", "key", "off"] = "public"
     log_level: str = "INFO"
     loop_lag_probe_ms: float = Field(
         100, ge=0, le=10_000, description="event-loop lag probe period (0 = off); chipclass_event_loop_lag_seconds"

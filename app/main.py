@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from app import clock, migrate
+from app import clock, docs, migrate
 from app.answers import PreparedAnswers
 from app.catalog.router import csv_router as catalog_csv_router
 from app.catalog.router import router as catalog_router
@@ -248,6 +248,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         responses={},
+        # /docs (Swagger UI from a packaged copy) and /openapi.json: app.docs, as CHIPCLASS_DOCS_ACCESS says
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         **_no_native_telemetry(),
     )
     engine = make_engine(settings)
@@ -272,6 +276,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     install(app)
     document(app)
+    docs.install(app, settings.docs_access)
     # FastAPI matches routers in order: probes and the hot screening routes first
     routers = (
         operations_router,

@@ -10,10 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import migrate
+from app.docs import guard
 from app.errors import problem_response, responses
 from app.regulations.snapshot import SnapshotStore
 
 router = APIRouter(tags=["operations"])
+METRICS_SCOPES = frozenset({"admin", "audit"})
 
 
 @router.get("/healthz", operation_id="healthz")
@@ -47,5 +49,6 @@ async def readyz(request: Request) -> Any:
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)
 async def prometheus(request: Request) -> Response:
+    await guard(request.app.state.settings.metrics_access, METRICS_SCOPES)(request)
     body, ctype = request.app.state.metrics.render()
     return Response(body, media_type=ctype)
