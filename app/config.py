@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     reload_interval_s: float = Field(2.0, gt=0, le=3600)
     key_cache_ttl_s: float = Field(10.0, ge=0, le=3600)
+    key_cache_stale_if_error_s: float = Field(300.0, ge=0, le=86400)
     max_body_bytes: int = Field(2_000_000, ge=1024, le=50_000_000)
     rate_limit_per_s: float = Field(0, ge=0, description="per API key; 0 disables")
     rate_limit_burst: int = Field(200, ge=1)

@@ -262,7 +262,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.store = SnapshotStore(engine, read_reference_files())
     time_source = clock or SYSTEM
     app.state.clock = time_source
-    app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s, time_source)
+    app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s, time_source, settings.key_cache_stale_if_error_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, time_source)
     app.state.ready_error = "starting"
     app.state.events = events.Signal()

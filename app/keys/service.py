@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -20,6 +22,9 @@ from app.keys.models import ApiKey
 from app.keys.schemas import SCOPES, KeyCreated, KeyList, KeyRead
 
 PREFIX = "cc"
+UNAVAILABLE_BACKOFF_S = 1.0
+"""After a key read failed because the database is unavailable, stale entries answer at once for this
+long (no request waits on a connect timeout per key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +116,44 @@ class KeyVerifier:
     threadpool (dozens of threads contending for the GIL and the pool: a stall of the event loop).
     """
 
-    def __init__(self, engine: Engine, ttl: float, clock: Clock = SYSTEM) -> None:
+    def __init__(self, engine: Engine, ttl: float, clock: Clock = SYSTEM, stale_if_error: float = 0.0) -> None:
         self.engine = engine
         self.ttl = ttl
         self.clock = clock
+        self.stale_if_error = stale_if_error
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}  # touched on the event loop only
+        self._unavailable_until = 0.0  # after a failed read, stale answers are served without waiting
 
     async def principal(self, raw: str) -> Principal | None:
-        """The key's principal (None: unknown or revoked), from the cache when it can."""
+        """The key's principal (None: unknown or revoked), from the cache when it can.
+
+        While the database is unavailable, a key verified (as valid) within ``ttl + stale_if_error``
+        seconds keeps its principal: reads go on through a database outage; see the operations notes
+        for the trade-off (a revocation committed just before the outage is seen only after it).
+        """
         found, principal = self.peek(raw)
         if found:
             return principal
+        stale = self._stale(raw)
+        if stale is not None and self.clock.monotonic() < self._unavailable_until:
+            return stale
         pending = self._inflight.get(raw) or self._reload(raw)
-        return await asyncio.shield(pending)
+        try:
+            return await asyncio.shield(pending)
+        except (OperationalError, InterfaceError, PoolTimeout):
+            self._unavailable_until = self.clock.monotonic() + UNAVAILABLE_BACKOFF_S
+            if stale is not None:
+                return stale
+            raise
+
+    def _stale(self, raw: str) -> Principal | None:
+        """A valid key's expired entry, while it is within the stale-if-error allowance."""
+        hit = self._cache.get(raw)
+        if hit is None or hit[0] is None or self.stale_if_error <= 0:
+            return None
+        return hit[0] if self.clock.monotonic() < hit[1] + self.stale_if_error else None
 
     def peek(self, raw: str) -> tuple[bool, Principal | None]:
         """A cache hit, if any, without waiting (call on the event loop); a hit in the second half of
