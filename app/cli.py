@@ -18,10 +18,12 @@ cli = typer.Typer(
 )
 keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
 decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
+reference_cli = typer.Typer(help="Stored reference data that does not load: see it, retire it", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(decisions_cli, name="decisions")
 catalog_cli = typer.Typer(help="The accelerator catalog as CSV (or YAML) in and out", no_args_is_help=True)
 cli.add_typer(catalog_cli, name="catalog")
+cli.add_typer(reference_cli, name="reference")
 
 
 @cli.callback()
@@ -163,6 +165,45 @@ def keys_revoke(key_id: str) -> None:
         typer.echo(f"no key {key_id}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"revoked {key_id}")
+
+
+@reference_cli.command("check")
+def reference_check() -> None:
+    """List stored records the rules leave out, and why; exit 1 if there are any."""
+    from app.db import make_engine
+    from app.regulations import loader, repair
+
+    result = repair.check(make_engine(get_settings()), loader.read_reference_files())
+    if result.error:
+        typer.echo(f"the stored rules do not load: {result.error}", err=True)
+        raise typer.Exit(1)
+    for record in result.rejected:
+        typer.echo(f"{record.kind}\t{record.key}\t{record.reason}")
+    if result.rejected:
+        typer.echo(
+            f"{len(result.rejected)} record(s) left out of the rules; retire with "
+            "`chipclass reference retire KIND KEY` (after fixing and re-adding them if they are needed)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"every stored record loads (data version {result.data_version})", err=True)
+
+
+@reference_cli.command("retire")
+def reference_retire(
+    kind: Annotated[str, typer.Argument(help="accelerator, ruleset or country_group_change")],
+    key: Annotated[str, typer.Argument(help="The id (accelerator, ruleset) or number (group change)")],
+) -> None:
+    """Delete one stored record (every replica reloads); prints the retired document as JSON, to keep."""
+    from app.db import make_engine
+    from app.regulations import repair
+
+    try:
+        document = repair.retire(make_engine(get_settings()), kind, key)
+    except repair.RetireError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"retired": {"kind": kind, "key": key}, "document": document}, indent=2, default=str))
 
 
 @decisions_cli.command("verify")

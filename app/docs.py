@@ -18,7 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.errors import ProblemError
+from app.errors import DomainError
 
 Access = Literal["public", "key", "off"]
 ASSETS = "/docs/assets"
@@ -28,7 +28,7 @@ ASSETS_DIR = str(files("fastapi_offline") / "static")
 async def _bearer(request: Request) -> str:
     scheme, _, raw = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
-        raise ProblemError(
+        raise DomainError(
             "unauthorized", "Send an API key: Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"}
         )
     return raw.strip()
@@ -39,14 +39,14 @@ def guard(access: Access, scopes: frozenset[str] = frozenset()) -> Callable[[Req
 
     async def check(request: Request) -> None:
         if access == "off":
-            raise ProblemError("not_found", f"{request.url.path} is switched off on this service")
+            raise DomainError("not_found", f"{request.url.path} is switched off on this service")
         if access == "public":
             return
         principal = await request.app.state.keys.principal(await _bearer(request))
         if principal is None:
-            raise ProblemError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            raise DomainError("unauthorized", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         if scopes and not principal.scopes & scopes:
-            raise ProblemError("forbidden", f"This needs the scope {' or '.join(sorted(scopes))}")
+            raise DomainError("forbidden", f"This needs the scope {' or '.join(sorted(scopes))}")
 
     return check
 

@@ -260,6 +260,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.store = SnapshotStore(engine, read_reference_files())
+    metrics.watch_reference(
+        lambda: [(r.kind, r.key) for r in app.state.store.rejected], lambda: app.state.store.failing is not None
+    )
     time_source = clock or SYSTEM
     app.state.clock = time_source
     app.state.keys = KeyVerifier(engine, settings.key_cache_ttl_s, time_source, settings.key_cache_stale_if_error_s)

@@ -15,11 +15,13 @@ import os
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -105,6 +107,28 @@ class Metrics:
         )
         # labelled children, looked up once: prometheus_client's labels() takes a lock and builds a key
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def watch_reference(self, rejected: Callable[[], Iterable[tuple[str, str]]], failing: Callable[[], bool]) -> None:
+        """Gauges read at scrape time: stored reference records left out of the rules (one series per
+        record, value 1) and whether the last reload failed (the service keeps its last good rules)."""
+
+        class _Reference(Collector):
+            def collect(self) -> Iterable[Metric]:
+                left_out = GaugeMetricFamily(
+                    "chipclass_reference_rejected",
+                    "Stored reference records left out of the rules because they do not load",
+                    labels=["kind", "key"],
+                )
+                for kind, key in rejected():
+                    left_out.add_metric([kind, key], 1)
+                yield left_out
+                yield GaugeMetricFamily(
+                    "chipclass_reference_reload_failing",
+                    "1 while reference data does not load and the last good rules are served",
+                    value=1 if failing() else 0,
+                )
+
+        self.registry.register(_Reference())
 
     def observe_request(self, method: str, template: str, status: int, elapsed: float) -> None:
         key = (method, template, status)

@@ -41,10 +41,33 @@ async def readyz(request: Request) -> Any:
         checks["migrations"] = "unknown"
     store: SnapshotStore = request.app.state.store
     checks["rules"] = "ok" if store.loaded else f"not loaded ({request.app.state.ready_error})"
+    reference = _reference(store)
     if all(v == "ok" for v in checks.values()):
-        return {"status": "ready", "checks": checks, "data_version": store.current.data_version}
+        return {
+            "status": "ready",
+            "checks": checks,
+            "data_version": store.current.data_version,
+            "reference": reference,
+        }
     detail = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    if reference["status"] != "ok":
+        detail += f"; reference data degraded: {reference['summary']}"
     return problem_response(request, "not_ready", detail, headers={"Retry-After": "2"})
+
+
+def _reference(store: SnapshotStore) -> dict[str, Any]:
+    """Stored reference records left out of the rules, and a reload that keeps failing (the service
+    then serves its last good rules): still ready, but an admin should look (`chipclass reference`)."""
+    rejected = [{"kind": r.kind, "key": r.key, "reason": r.reason} for r in store.rejected]
+    parts = [f"{r['kind']} {r['key']} left out" for r in rejected[:10]]
+    if store.failing:
+        parts.append(store.failing)
+    return {
+        "status": "degraded" if parts else "ok",
+        "summary": "; ".join(parts) or "every stored record loads",
+        "rejected": rejected,
+        "reload_failing": store.failing,
+    }
 
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)

@@ -15,6 +15,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -34,6 +35,7 @@ from app.catalog.schemas import (
 )
 from app.catalog.schemas import ImportReport as ImportReportOut
 from app.errors import DomainError, FieldProblem, field_error
+from app.regulations import stored
 from app.rules import book as b
 
 # --- specs: catalog entries and caller figures -> what the engine reads -------------------------
@@ -263,6 +265,19 @@ def write_accelerators(
     return report
 
 
+def load_accelerator(document: dict[str, Any], data_version: str) -> tuple[AcceleratorRead, b.Spec]:
+    """A stored catalog document as the snapshot reads it, with its engine spec (the one check the
+    write path and the loader share: see app.regulations.stored)."""
+    try:
+        item = AcceleratorRead.model_validate({**document, "data_version": data_version})
+    except ValidationError as exc:
+        raise stored.problem(exc) from exc
+    try:
+        return item, spec_from_record(item)
+    except (ArithmeticError, ValueError) as exc:
+        raise stored.StoredDocumentError(f"the figures cannot be evaluated: {exc}") from exc
+
+
 def add_accelerator(engine: Engine, item: AcceleratorCreate) -> None:
     """Blocking: store a new entry (every figure must cite one of its sources; ids are never reused)."""
     write_accelerators(engine, [item], origin="admin", replace=False)
@@ -372,14 +387,21 @@ class CatalogView:
     search_text: Mapping[str, str]
 
 
-def load_catalog(session: Session) -> CatalogView:
+def load_catalog(session: Session, rejected: list[stored.Rejected] | None = None) -> CatalogView:
+    """Every stored entry that loads; one that does not is left out and added to ``rejected``."""
     entries: dict[str, AcceleratorRead] = {}
     specs: dict[str, b.Spec] = {}
     text: dict[str, str] = {}
     for row in session.exec(select(Accelerator).order_by(col(Accelerator.id))):
-        item = AcceleratorRead.model_validate({**row.document, "data_version": row.data_version})
+        try:
+            item, spec = load_accelerator(row.document, row.data_version)
+        except stored.StoredDocumentError as exc:
+            if rejected is None:
+                raise
+            rejected.append(stored.Rejected("accelerator", row.id, str(exc)))
+            continue
         entries[item.id] = item
-        specs[item.id] = spec_from_record(item)
+        specs[item.id] = spec
         text[item.id] = " ".join([item.id, item.vendor, item.model, *item.aliases]).lower()
     return CatalogView(MappingProxyType(entries), MappingProxyType(specs), MappingProxyType(text))
 

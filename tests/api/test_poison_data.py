@@ -1,0 +1,199 @@
+"""Poison reference data (issue 10): an admin write either commits a record that loads again or is
+refused with nothing committed; decimals round-trip without exponent notation; and a stored record
+that does not load (written by an older version, edited in the database) never takes the service
+down: it is left out, shown in /readyz and /metrics, logged once, and `chipclass reference` sees and
+retires it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from app.catalog.models import Accelerator
+from app.cli import cli
+from app.config import get_settings
+from app.db import make_engine
+from app.main import create_app
+from app.regulations.models import CountryGroupChange
+from tests.conftest import ADMIN_KEY, make_settings, wait_ready
+
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+ACCELERATOR: dict[str, Any] = {
+    "id": "acme-poison",
+    "vendor": "Acme",
+    "model": "P1",
+    "datacenter": True,
+    "throughput": [{"precision": "fp16", "dense_tops": "200", "source": "ds"}],
+    "die_area_mm2": {"value": "600", "source": "ds"},
+    "memory_bandwidth_gbps": {"value": "2000", "source": "ds"},
+    "interconnect_bandwidth_gbps": {"value": "900", "source": "ds"},
+    "memory_gb": "80",
+    "sources": {"ds": {"title": "Acme datasheet", "kind": "vendor_datasheet"}},
+}
+H100 = "nvidia-h100-sxm5-80gb"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(make_settings(database_url))
+    yield eng
+    eng.dispose()
+
+
+def restarted(database_url: str) -> TestClient:
+    """A new process's view: a fresh app on the same database (use as a context manager)."""
+    return TestClient(create_app(make_settings(database_url)), headers=AUTH)
+
+
+def revision(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT revision FROM reference_state")).scalar_one())
+
+
+def with_figure(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ACCELERATOR)
+    target: Any = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
+
+
+def test_the_issue_s_die_area_is_stored_as_plain_decimal_and_the_service_survives_a_restart(
+    client: TestClient, database_url: str
+) -> None:
+    resp = client.post("/v1/accelerators", json=with_figure(("die_area_mm2", "value"), "0.0000001"))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["die_area_mm2"]["value"] == "0.0000001"
+    with restarted(database_url) as again:
+        wait_ready(again)
+        assert again.get("/v1/accelerators/acme-poison").json()["die_area_mm2"]["value"] == "0.0000001"
+        assert again.get("/v1/accelerators/acme-poison/classification").status_code == 200
+        assert again.get("/readyz").json()["reference"]["status"] == "ok"
+
+
+FIGURES = {
+    "dense_tops": ("throughput", 0, "dense_tops"),
+    "die_area": ("die_area_mm2", "value"),
+    "memory_bandwidth": ("memory_bandwidth_gbps", "value"),
+    "interconnect": ("interconnect_bandwidth_gbps", "value"),
+    "memory_gb": ("memory_gb",),
+}
+EXTREMES = {
+    "smallest-text": "0.000000000001",
+    "smallest-number": 0.000000000001,
+    "exponent-number": 1e-7,
+    "largest-text": "1000000000",
+    "largest-number": 1e9,
+    "too-many-decimals-number": 1e-13,
+    "too-large-number": 1e9 + 1,
+    "too-many-decimals-text": "0.0000000000001",
+    "zero": 0,
+    "negative": -1,
+    "huge-number": 1e300,
+    "many-digits-number": 123.456789012345678,
+}
+
+
+@pytest.mark.fault  # 60 restarts: a drill of .ci/faults.sh, not of every test run
+@pytest.mark.parametrize("value", EXTREMES.values(), ids=EXTREMES.keys())
+@pytest.mark.parametrize("path", FIGURES.values(), ids=FIGURES.keys())
+def test_every_figure_at_its_extremes_is_either_stored_in_a_form_that_loads_or_refused_with_nothing_stored(
+    client: TestClient, database_url: str, engine: Engine, path: tuple[Any, ...], value: Any
+) -> None:
+    before = revision(engine)
+    resp = client.post("/v1/accelerators", json=with_figure(path, value))
+    assert resp.status_code in (201, 422), resp.text
+    if resp.status_code == 422:
+        assert resp.json()["code"] == "validation_error"
+        assert client.get("/v1/accelerators/acme-poison").status_code == 404
+        assert revision(engine) == before  # nothing committed
+    stored = resp.json() if resp.status_code == 201 else None
+    with restarted(database_url) as again:
+        wait_ready(again)
+        assert again.get("/readyz").json()["reference"]["status"] == "ok"
+        assert again.get(f"/v1/accelerators/{H100}/classification").status_code == 200
+        if stored is not None:
+            item = again.get("/v1/accelerators/acme-poison").json()
+            assert {k: item[k] for k in FIGURES_TOP} == {k: stored[k] for k in FIGURES_TOP}
+            assert "E" not in json.dumps({k: item[k] for k in FIGURES_TOP})
+            assert again.get("/v1/accelerators/acme-poison/classification").status_code == 200
+
+
+FIGURES_TOP = ("throughput", "die_area_mm2", "memory_bandwidth_gbps", "interconnect_bandwidth_gbps", "memory_gb")
+
+
+def _poison(engine: Engine) -> None:
+    """A catalog row as an older version wrote it (exponent notation the reader refuses)."""
+    document = with_figure(("die_area_mm2", "value"), "1E-7")
+    row = {"id": "acme-poison", "vendor": "Acme", "model": "P1", "datacenter": True, "document": document}
+    with engine.begin() as conn:
+        conn.execute(insert(Accelerator.__table__).values(**row, data_version="admin", created_at=datetime.now(UTC)))
+        conn.execute(text("UPDATE reference_state SET revision = revision + 1"))
+
+
+def test_a_stored_record_that_does_not_load_is_left_out_shown_and_retired_without_a_restart(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _poison(engine)
+    with restarted(database_url) as c:
+        wait_ready(c)  # the issue: 503 "rules: not loaded" forever
+        ready = c.get("/readyz").json()
+        assert ready["reference"]["status"] == "degraded"
+        assert [(r["kind"], r["key"]) for r in ready["reference"]["rejected"]] == [("accelerator", "acme-poison")]
+        assert "die_area_mm2" in ready["reference"]["rejected"][0]["reason"]
+        assert 'chipclass_reference_rejected{key="acme-poison",kind="accelerator"} 1.0' in c.get("/metrics").text
+        assert c.get("/v1/accelerators/acme-poison").status_code == 404
+        assert c.get(f"/v1/accelerators/{H100}/classification").status_code == 200
+        # a write after it works and is served (rulesets, the catalog)
+        assert c.post("/v1/accelerators", json={**ACCELERATOR, "id": "acme-fine"}).status_code == 201
+
+        monkeypatch.setenv("CHIPCLASS_DATABASE_URL", database_url)
+        get_settings.cache_clear()
+        try:
+            runner = CliRunner()
+            seen = runner.invoke(cli, ["reference", "check"])
+            assert seen.exit_code == 1 and "accelerator\tacme-poison\t" in seen.output, seen.output
+            retired = runner.invoke(cli, ["reference", "retire", "accelerator", "acme-poison"])
+            assert retired.exit_code == 0, retired.output
+            assert json.loads(retired.stdout)["document"]["id"] == "acme-poison"
+            assert runner.invoke(cli, ["reference", "check"]).exit_code == 0
+            again = runner.invoke(cli, ["reference", "retire", "accelerator", "acme-poison"])
+            assert again.exit_code == 2 and "no stored accelerator" in again.output
+        finally:
+            get_settings.cache_clear()
+        # the running service picks the retirement up with the next reload
+        c.app.state.store.refresh()
+        assert c.get("/readyz").json()["reference"]["status"] == "ok"
+        assert "chipclass_reference_rejected{" not in c.get("/metrics").text
+        assert c.get("/v1/accelerators/acme-fine").status_code == 200
+
+
+def test_a_reload_that_cannot_build_keeps_the_last_good_rules_and_says_so(client: TestClient, engine: Engine) -> None:
+    """Two stored Country Group changes that each remove a country that is not a member: leaving out
+    one record does not help, so the rebuild fails; the service keeps serving the rules it had."""
+    before = client.get(f"/v1/accelerators/{H100}/classification").json()
+    citation = {"source": "bad edit", "source_kind": "regulation"}
+    with engine.begin() as conn:
+        for country in ("DE", "FR"):
+            row = {"group": "D:5", "country": country, "action": "remove", "effective": date(2026, 1, 1)}
+            conn.execute(
+                insert(CountryGroupChange.__table__).values(**row, citation=citation, created_at=datetime.now(UTC))
+            )
+        conn.execute(text("UPDATE reference_state SET revision = revision + 1"))
+    store = client.app.state.store
+    assert store.refresh() is False
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["reference"]["status"] == "degraded" and "does not load" in ready.json()["reference"]["summary"]
+    assert "chipclass_reference_reload_failing 1.0" in client.get("/metrics").text
+    assert client.get(f"/v1/accelerators/{H100}/classification").json()["eccn"] == before["eccn"]
