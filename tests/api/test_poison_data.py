@@ -178,6 +178,20 @@ def test_a_stored_record_that_does_not_load_is_left_out_shown_and_retired_withou
         assert c.get("/v1/accelerators/acme-fine").status_code == 200
 
 
+def test_a_running_replica_keeps_its_rules_when_a_stored_ruleset_stops_loading(
+    client: TestClient, engine: Engine
+) -> None:
+    """A rule must not silently vanish from a running service's answers: it keeps the last good rules."""
+    version = client.get("/readyz").json()["data_version"]
+    with engine.begin() as conn:
+        rid = conn.execute(text("SELECT id FROM ruleset ORDER BY created_at DESC, id DESC")).scalars().first()
+        conn.execute(text("UPDATE ruleset SET document = '{}' WHERE id = :id"), {"id": rid})
+        conn.execute(text("UPDATE reference_state SET revision = revision + 1"))
+    assert client.app.state.store.refresh() is False
+    ready = client.get("/readyz").json()
+    assert ready["data_version"] == version and f"ruleset {rid} does not load" in ready["reference"]["reload_failing"]
+
+
 def test_a_reload_that_cannot_build_keeps_the_last_good_rules_and_says_so(client: TestClient, engine: Engine) -> None:
     """Two stored Country Group changes that each remove a country that is not a member: leaving out
     one record does not help, so the rebuild fails; the service keeps serving the rules it had."""
@@ -194,6 +208,8 @@ def test_a_reload_that_cannot_build_keeps_the_last_good_rules_and_says_so(client
     assert store.refresh() is False
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["reference"]["status"] == "degraded" and "does not load" in ready.json()["reference"]["summary"]
+    assert (
+        ready.json()["reference"]["status"] == "degraded" and "serving revision" in ready.json()["reference"]["summary"]
+    )
     assert "chipclass_reference_reload_failing 1.0" in client.get("/metrics").text
     assert client.get(f"/v1/accelerators/{H100}/classification").json()["eccn"] == before["eccn"]
