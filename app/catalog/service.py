@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app import clock, revision
+from app import clock, revision, stored
 from app.catalog import exchange
 from app.catalog.models import Accelerator
 from app.catalog.schemas import (
@@ -35,7 +35,6 @@ from app.catalog.schemas import (
 )
 from app.catalog.schemas import ImportReport as ImportReportOut
 from app.errors import DomainError, FieldProblem, field_error
-from app.regulations import stored
 from app.rules import book as b
 
 # --- specs: catalog entries and caller figures -> what the engine reads -------------------------
@@ -177,10 +176,10 @@ def seed_catalog(session: Session, items: Iterable[AcceleratorCreate], data_vers
     """Bring the stored catalog up to the shipped entries in ``session`` (the caller holds the
     reference lock and commits). An entry an admin added or imported is kept, never overwritten."""
     result = SeedResult()
-    stored = {a.id: a for a in session.exec(select(Accelerator))}
+    existing = {a.id: a for a in session.exec(select(Accelerator))}
     for item in items:
         document = item.model_dump(mode="json")
-        row = stored.get(item.id)
+        row = existing.get(item.id)
         if row is None:
             session.add(_row(item, data_version, now))
             result.added += 1
@@ -219,6 +218,20 @@ def _check_citations(items: Sequence[AcceleratorCreate], pointer: Callable[[int]
         raise DomainError("validation_error", problems[0].detail, errors=problems)
 
 
+def _check_loads(items: Sequence[AcceleratorCreate], prefix: str | None) -> None:
+    """What is stored is read back first as every replica will read it (``load_accelerator``): it
+    loads, or nothing is stored (a 422 naming the field)."""
+    problems = []
+    for i, item in enumerate(items):
+        try:
+            load_accelerator(stored.as_stored(item), "check")
+        except stored.StoredDocumentError as exc:
+            where = exc.pointer if prefix is not None else f"/{i}{exc.pointer}"
+            problems.append(FieldProblem(pointer=where, detail=str(exc)))
+    if problems:
+        raise DomainError("validation_error", problems[0].detail, errors=problems)
+
+
 def write_accelerators(
     engine: Engine,
     items: Sequence[AcceleratorCreate],
@@ -235,16 +248,17 @@ def write_accelerators(
     by a create); True updates it. A dry run computes the same report and writes nothing.
     """
     _check_citations(items, (lambda i: "/sources") if len(items) == 1 else (lambda i: f"/{i}/sources"))
+    _check_loads(items, "" if len(items) == 1 else None)
     report = WriteReport()
     now = clock.now()
     with Session(engine) as session:
         if not dry_run:
             revision.bump(session)  # the reference writers' lock, taken first
         ids = [item.id for item in items]
-        stored = {a.id: a for a in session.exec(select(Accelerator).where(col(Accelerator.id).in_(ids)))}
+        existing = {a.id: a for a in session.exec(select(Accelerator).where(col(Accelerator.id).in_(ids)))}
         for item in items:
             document = item.model_dump(mode="json")
-            row = stored.get(item.id)
+            row = existing.get(item.id)
             if row is None:
                 session.add(_row(item, origin, now))
                 report.added.append(item.id)
@@ -373,6 +387,17 @@ def export_csv(
         for item in matching(view, q=q, vendor=vendor, datacenter=datacenter)
     ]
     return exchange.to_csv(items)
+
+
+def retire_accelerator(session: Session, accelerator_id: str) -> dict[str, Any] | None:
+    """Delete a stored entry in the caller's transaction (``chipclass reference retire``); returns
+    what was stored, or None when there is no such entry."""
+    row = session.get(Accelerator, accelerator_id)
+    if row is None:
+        return None
+    document = row.model_dump(mode="json")
+    session.delete(row)
+    return document
 
 
 # --- the in-memory catalog the hot path reads ----------------------------------------------------

@@ -15,8 +15,9 @@ from typing import Any
 
 import pycountry
 import yaml
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app import stored
 from app.catalog.schemas import AcceleratorCreate
 from app.catalog.service import parse_shipped
 from app.regulations.schemas import CitationDoc, CountrySetDoc, GroupChangeDoc, ItemScopeDoc, RulesetDoc
@@ -330,3 +331,26 @@ def check_references(docs: list[RulesetDoc], defs: DefinitionsDoc) -> None:
 
 def country_exists(code: str) -> bool:
     return code in COUNTRY_NAMES
+
+
+# --- stored documents: the one check a write and the snapshot share (see app.stored) ------------
+
+
+def load_ruleset(document: dict[str, Any]) -> RulesetDoc:
+    try:
+        return RulesetDoc.model_validate(document)
+    except ValidationError as exc:
+        raise stored.problem(exc) from exc
+
+
+def ruleset_document(doc: RulesetDoc) -> dict[str, Any]:
+    document = stored.as_stored(doc)
+    load_ruleset(document)
+    return document
+
+
+def load_group_change(fields: dict[str, Any]) -> GroupChangeDoc:
+    try:
+        return GroupChangeDoc.model_validate(fields)
+    except ValidationError as exc:
+        raise stored.problem(exc) from exc

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app import revision
-from app.catalog.models import Accelerator
+from app.catalog import service as catalog
 from app.decisions.service import ruleset_used
 from app.regulations import loader, snapshot
 from app.regulations.models import CountryGroupChange, Ruleset
-from app.regulations.stored import Rejected
+from app.stored import Rejected
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ def retire(engine: Engine, kind: str, key: str) -> dict[str, Any]:
     """Delete one stored record and bump the reference revision; returns what was stored."""
     with Session(engine) as session:
         revision.bump(session)  # serialise with reference writers; replicas reload on the new revision
-        row: Accelerator | Ruleset | CountryGroupChange | None
+        document: dict[str, Any] | None
         if kind == "accelerator":
-            row = session.get(Accelerator, key)
+            document = catalog.retire_accelerator(session, key)
         elif kind == "ruleset":
             row = session.get(Ruleset, key)
             if row is not None and ruleset_used(session, key):
@@ -52,13 +52,20 @@ def retire(engine: Engine, kind: str, key: str) -> dict[str, Any]:
                     f"ruleset {key} was used by recorded decisions and stays in the log's history; "
                     "publish a corrected ruleset that supersedes it instead"
                 )
+            document = _delete(session, row)
         elif kind == "country_group_change":
-            row = session.get(CountryGroupChange, int(key)) if key.isdigit() else None
+            document = _delete(session, session.get(CountryGroupChange, int(key)) if key.isdigit() else None)
         else:
             raise RetireError(f"kind must be accelerator, ruleset or country_group_change, not {kind!r}")
-        if row is None:
+        if document is None:
             raise RetireError(f"no stored {kind} {key!r}")
-        document = row.model_dump(mode="json")
-        session.delete(row)
         session.commit()
+    return document
+
+
+def _delete(session: Session, row: Ruleset | CountryGroupChange | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    document = row.model_dump(mode="json")
+    session.delete(row)
     return document

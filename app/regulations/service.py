@@ -21,7 +21,7 @@ from app.canonical import canonical, sha256
 from app.catalog.service import seed_catalog
 from app.decisions.service import ruleset_used
 from app.errors import DomainError
-from app.regulations import loader, stored
+from app.regulations import loader
 from app.regulations.models import CountryGroupChange, Ruleset, RulesetRevision
 from app.regulations.schemas import (
     CitationDoc,
@@ -202,7 +202,7 @@ def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -
         docs, changes = _stored(session)
         try:
             # what is stored must load again: every replica's snapshot re-reads the stored document
-            stored.ruleset_document(doc)  # what is stored must load again, as replicas read it
+            loader.ruleset_document(doc)  # what is stored must load again, as replicas read it
             _validate(files, [*docs, doc], changes)
         except loader.OverlapError as exc:
             raise DomainError("invalid_ruleset", str(exc), "/effective_from") from exc

@@ -16,14 +16,14 @@ from typing import ClassVar, TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app import revision
+from app import revision, stored
 from app.catalog.service import CatalogView, load_catalog
 from app.errors import DomainError
-from app.regulations import loader, stored
+from app.regulations import loader
 from app.regulations.models import CountryGroupChange, Ruleset
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
-from app.regulations.stored import Rejected
 from app.rules.book import RuleBook
+from app.stored import Rejected
 
 log = logging.getLogger("chipclass.snapshot")
 T = TypeVar("T")
@@ -68,13 +68,13 @@ def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
     docs: list[RulesetDoc] = []
     for r in session.exec(select(Ruleset).order_by(col(Ruleset.created_at), col(Ruleset.id))):
         try:
-            docs.append(stored.load_ruleset(r.document))
+            docs.append(loader.load_ruleset(r.document))
         except stored.StoredDocumentError as exc:
             rejected.append(Rejected("ruleset", r.id, str(exc)))
     changes: list[tuple[str, GroupChangeDoc]] = []
     for c in session.exec(select(CountryGroupChange).order_by(col(CountryGroupChange.id))):
         try:
-            changes.append((str(c.id), stored.load_group_change(c.fields())))
+            changes.append((str(c.id), loader.load_group_change(c.fields())))
         except stored.StoredDocumentError as exc:
             rejected.append(Rejected("country_group_change", str(c.id), str(exc)))
     book, docs, kept, dropped = _book(files, docs, changes, f"{files.version}+r{rev}")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from app.db import make_engine, session_scope
-from app.security import KeyVerifier, create_key
+from app.keys.service import KeyVerifier, add_key
 from tests.conftest import ADMIN_KEY, make_settings
 
 
@@ -18,7 +18,7 @@ def _outage(database_url: str, tmp_path: Path, stale_if_error: float) -> tuple[K
     """A verifier with ttl 0 (every call is a miss) that has seen ADMIN_KEY, then loses its database."""
     engine = make_engine(make_settings(database_url))
     with session_scope(engine) as session:
-        create_key(session, "admin", ["admin"], ADMIN_KEY)
+        add_key(session, "admin", ["admin"], ADMIN_KEY)
     verifier = KeyVerifier(engine, ttl=0, stale_if_error=stale_if_error)
     first = asyncio.run(verifier.principal(ADMIN_KEY))
     assert first is not None

@@ -2,8 +2,8 @@
 read back.
 
 A write stores exactly the JSON ``as_stored`` returns, and only after reading that JSON back the way
-every replica's snapshot will (``load_*`` here for rulesets and Country Group changes,
-``app.catalog.service.load_accelerator`` for the catalog); so a write either commits a document that
+every replica's snapshot will (``app.regulations.loader.load_ruleset`` and
+``load_group_change``, ``app.catalog.service.load_accelerator``); so a write either commits a document that
 loads, or is refused with nothing committed. The snapshot uses the same ``load_*`` functions, and a stored row
 that fails them anyway (written by an older version, edited in the database, or refused by a newer,
 stricter validation) is left out of the rules and reported (``Rejected``), never allowed to stop the
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-
-from app.regulations.schemas import GroupChangeDoc, RulesetDoc
 
 
 class StoredDocumentError(ValueError):
@@ -50,23 +48,3 @@ def problem(exc: ValidationError) -> StoredDocumentError:
     return StoredDocumentError(
         f"{pointer}: {first.get('msg', 'invalid')} (as it would be stored and read back)", pointer
     )
-
-
-def load_ruleset(document: dict[str, Any]) -> RulesetDoc:
-    try:
-        return RulesetDoc.model_validate(document)
-    except ValidationError as exc:
-        raise problem(exc) from exc
-
-
-def ruleset_document(doc: RulesetDoc) -> dict[str, Any]:
-    document = as_stored(doc)
-    load_ruleset(document)
-    return document
-
-
-def load_group_change(fields: dict[str, Any]) -> GroupChangeDoc:
-    try:
-        return GroupChangeDoc.model_validate(fields)
-    except ValidationError as exc:
-        raise problem(exc) from exc
