@@ -13,6 +13,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from app import clock
 from app.db import UtcDateTime
+from app.events import service as events
 
 
 class ReferenceState(SQLModel, table=True):
@@ -44,3 +45,14 @@ def bump(session: Session) -> int:
 def current(session: Session) -> int:
     state = session.get(ReferenceState, 1)
     return state.revision if state else 0
+
+
+def announce(session: Session, revision: int, kind: str, subjects: list[str], **detail: object) -> None:
+    """Add this write's ``reference.changed`` event to its transaction (call it after the writes):
+    the event exists exactly when the change does. Open screenings are re-screened for it."""
+    events.append(
+        session,
+        "reference.changed",
+        {"revision": revision, "kind": kind, "subjects": subjects, **detail},
+        subject=f"revision:{revision}",
+    )

@@ -252,8 +252,7 @@ def write_accelerators(
     report = WriteReport()
     now = clock.now()
     with Session(engine) as session:
-        if not dry_run:
-            revision.bump(session)  # the reference writers' lock, taken first
+        rev = 0 if dry_run else revision.bump(session)  # the reference writers' lock, taken first
         ids = [item.id for item in items]
         existing = {a.id: a for a in session.exec(select(Accelerator).where(col(Accelerator.id).in_(ids)))}
         for item in items:
@@ -275,6 +274,7 @@ def write_accelerators(
         if dry_run or not (report.added or report.updated):
             session.rollback()  # nothing to write: the revision stays as it was
         else:
+            revision.announce(session, rev, "accelerators", [*report.added, *report.updated], origin=origin)
             session.commit()
     return report
 

@@ -87,7 +87,7 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     report = SeedReport()
     now = clock.now()
     with Session(engine) as session:
-        revision.bump(session)
+        rev = revision.bump(session)
         stored = {r.id: r for r in session.exec(select(Ruleset))}
         for doc in files.rulesets:
             digest = content_hash(doc)
@@ -128,6 +128,16 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
             return report
         session.flush()
         _validate(files, *_stored(session))
+        revision.announce(
+            session,
+            rev,
+            "shipped_data",
+            [*report.rulesets_added, *report.rulesets_updated, *report.rulesets_corrected],
+            data_version=files.version,
+            group_changes_added=report.group_changes_added,
+            accelerators_added=report.accelerators_added,
+            accelerators_updated=report.accelerators_updated,
+        )  # fmt: skip
         session.commit()
     return report
 
@@ -196,7 +206,7 @@ def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:
 def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -> None:
     """Blocking: store a new ruleset version after validating it against every stored one."""
     with Session(engine) as session:
-        revision.bump(session)
+        rev = revision.bump(session)
         if session.get(Ruleset, doc.id) is not None:
             raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
         docs, changes = _stored(session)
@@ -209,6 +219,7 @@ def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -
         except ValueError as exc:
             raise DomainError("invalid_ruleset", str(exc), "/") from exc
         session.add(_ruleset_row(doc, content_hash(doc), clock.now()))
+        revision.announce(session, rev, "ruleset", [doc.id], effective_from=doc.effective_from.isoformat())
         session.commit()
 
 
@@ -219,13 +230,15 @@ def add_group_change(engine: Engine, files: loader.ReferenceFiles, change: Group
     if change.group not in files.group_base:
         raise DomainError("validation_error", f"unknown group {change.group}", "/group")
     with Session(engine) as session:
-        revision.bump(session)
+        rev = revision.bump(session)
         _docs, changes = _stored(session)
         try:
             loader.memberships(files.group_base, files.group_citation, [*changes, change])
         except ValueError as exc:
             raise DomainError("validation_error", str(exc), "/action") from exc
         session.add(_change_row(change, clock.now()))
+        subject = f"{change.group}:{change.country}:{change.action}"
+        revision.announce(session, rev, "country_group_change", [subject], effective=change.effective.isoformat())
         session.commit()
 
 

@@ -181,3 +181,24 @@ def test_two_replicas_re_screen_each_open_screening_once(database_url: str) -> N
         rescreens = decisions(one, "rescreening")
         assert sorted(d["response"]["screening_id"] for d in rescreens) == sorted(ids)
         assert len(events(two, "screening.outcome_changed")) == 20
+
+
+def test_every_reference_change_is_an_event_and_a_refused_one_is_not(watched: TestClient) -> None:
+    before = events(watched, "reference.changed")
+    assert watched.post("/v1/rulesets", json=malaysia_rule("test-my-now", str(utc_today()))).status_code == 201
+    refused = watched.post("/v1/rulesets", json=malaysia_rule("test-my-now", str(utc_today())))
+    assert refused.status_code == 409  # nothing stored, so nothing announced
+    change = {
+        "group": "D:5",
+        "country": "TH",
+        "action": "add",
+        "effective": str(utc_today() + timedelta(days=30)),
+        "citation": {"source": "Test FR citation", "source_kind": "regulation"},
+    }
+    assert watched.post("/v1/country-group-changes", json=change).status_code == 201, "group change"
+    after = events(watched, "reference.changed")[len(before) :]
+    assert [(e["data"]["kind"], e["data"]["subjects"]) for e in after] == [
+        ("ruleset", ["test-my-now"]),
+        ("country_group_change", ["D:5:TH:add"]),
+    ]
+    assert after[0]["data"]["revision"] < after[1]["data"]["revision"]
