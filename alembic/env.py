@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
@@ -11,6 +13,9 @@ from app.config import get_settings
 from app.db import normalize_url
 
 config = context.config
+if config.config_file_name is not None and context.config.attributes.get("connection") is None:
+    # the `alembic` command from the repository root (alembic.ini): say what it runs
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 url = config.get_main_option("sqlalchemy.url") or normalize_url(get_settings().database_url)
 target_metadata = SQLModel.metadata
 

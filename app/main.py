@@ -37,7 +37,7 @@ from app.events.router import router as events_router
 from app.failures import failures
 from app.keys.router import router as keys_router
 from app.keys.service import KeyVerifier, add_key, has_any_key
-from app.observability import EdgeMiddleware, Metrics, configure_logging, probe_loop_lag, settle_heap, watch_gc
+from app.observability import EdgeMiddleware, Telemetry, configure_logging, probe_loop_lag, settle_heap, watch_gc
 from app.openapi import document
 from app.operations import router as operations_router
 from app.regulations.loader import ReferenceFiles, read_reference_files
@@ -195,7 +195,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.dispatcher = webhooks.Dispatcher(
         app.state.engine, signal, app.state.webhook_policy, ready=lambda: app.state.store.loaded
     )
-    watch_gc(app.state.metrics)
+    watch_gc(app.state.telemetry)
     # The decision writer thread and the event loop share the GIL: a thread waiting for it asks the
     # holder to let go after this interval (default 5 ms, which showed as 5-10 ms steps in the
     # loop lag under screening load); 1 ms keeps the loop responsive at a negligible switching cost.
@@ -207,7 +207,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(app.state.dispatcher.run()),
     ]
     if settings.loop_lag_probe_ms > 0:
-        tasks.append(asyncio.create_task(probe_loop_lag(app.state.metrics, settings.loop_lag_probe_ms / 1000)))
+        tasks.append(asyncio.create_task(probe_loop_lag(app.state.telemetry, settings.loop_lag_probe_ms / 1000)))
     try:
         yield
     finally:
@@ -255,12 +255,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         **_no_native_telemetry(),
     )
     engine = make_engine(settings)
-    metrics = Metrics()
+    telemetry = Telemetry()
     app.state.settings = settings
     app.state.engine = engine
-    app.state.metrics = metrics
+    app.state.telemetry = telemetry
     app.state.store = SnapshotStore(engine, read_reference_files())
-    metrics.watch_reference(
+    telemetry.watch_reference(
         lambda: [(r.kind, r.key) for r in app.state.store.rejected], lambda: app.state.store.failing is not None
     )
     time_source = clock or SYSTEM
@@ -297,6 +297,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.include_router(router)
     if settings.test_hold_dir is not None:  # tests only; Settings refuses it in production
         app.add_middleware(HoldGate, directory=settings.test_hold_dir)
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics, prepared=PreparedAnswers(app))
+    app.add_middleware(
+        EdgeMiddleware, max_body=settings.max_body_bytes, telemetry=telemetry, prepared=PreparedAnswers(app)
+    )
 
     return app

@@ -4,7 +4,7 @@ from app.catalog.models import Accelerator
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.events.models import Event, EventHead
 from app.keys.models import ApiKey
-from app.regulations.models import CountryGroupChange, Ruleset, RulesetRevision
+from app.regulations.models import CountryGroupChange, RulesetRevision, StoredRuleset
 from app.revision import ReferenceState
 from app.screening.models import ScreeningMonitor, ScreeningVersion
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -20,10 +20,10 @@ __all__ = [
     "EventHead",
     "IdempotencyRecord",
     "ReferenceState",
-    "Ruleset",
     "RulesetRevision",
     "ScreeningMonitor",
     "ScreeningVersion",
+    "StoredRuleset",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

@@ -65,7 +65,10 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
-class Metrics:
+class Telemetry:
+    """The Prometheus series the service exports on /metrics (``app.rules.metrics`` is the rule
+    figures: TPP, density, bandwidths)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -143,21 +146,21 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-async def probe_loop_lag(metrics: Metrics, period_s: float) -> None:
+async def probe_loop_lag(telemetry: Telemetry, period_s: float) -> None:
     """Sleep ``period_s`` again and again and record how late each wake-up comes: anything that
     holds the event loop (a long computation, a GC pause, blocking I/O) shows as lag."""
     loop = asyncio.get_running_loop()
-    observe = metrics.loop_lag.observe
+    observe = telemetry.loop_lag.observe
     while True:
         start = loop.time()
         await asyncio.sleep(period_s)
         observe(max(0.0, loop.time() - start - period_s))
 
 
-def watch_gc(metrics: Metrics) -> None:
+def watch_gc(telemetry: Telemetry) -> None:
     """Time every garbage collection (they pause the whole process) into chipclass_gc_pause_seconds."""
     started: list[float] = [0.0]
-    children = {gen: metrics.gc_pause.labels(str(gen)) for gen in range(3)}
+    children = {gen: telemetry.gc_pause.labels(str(gen)) for gen in range(3)}
 
     def callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -240,10 +243,10 @@ class EdgeMiddleware:
     is answered here as problem+json with the connection left usable (a response the server never
     sees fail, so keep-alive connections survive a 500)."""
 
-    def __init__(self, app: ASGIApp, max_body: int, metrics: Metrics, prepared: FastPath | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, telemetry: Telemetry, prepared: FastPath | None = None) -> None:
         self.app = app
         self.max_body = max_body
-        self.metrics = metrics
+        self.telemetry = telemetry
         self.ids = RequestIds()
         self.prepared = prepared
 
@@ -352,7 +355,7 @@ class EdgeMiddleware:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], template, status, elapsed)
+            self.telemetry.observe_request(scope["method"], template, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",

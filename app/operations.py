@@ -73,5 +73,5 @@ def _reference(store: SnapshotStore) -> dict[str, Any]:
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)
 async def prometheus(request: Request) -> Response:
     await guard(request.app.state.settings.metrics_access, METRICS_SCOPES)(request)
-    body, ctype = request.app.state.metrics.render()
+    body, ctype = request.app.state.telemetry.render()
     return Response(body, media_type=ctype)

@@ -25,6 +25,12 @@ AsOf = Annotated[date, Field(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_
 """The day an answer is given for (request bodies); query parameters use ``app.deps.AsOfQuery``."""
 
 
+def in_force(effective_from: date | None, effective_to: date | None, on: date) -> bool:
+    """Whether ``on`` falls in [effective_from, effective_to): the first day counts, the end day does
+    not (it is the first day something no longer applies); None is open on that side."""
+    return (effective_from is None or effective_from <= on) and (effective_to is None or on < effective_to)
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 

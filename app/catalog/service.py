@@ -35,7 +35,7 @@ from app.catalog.schemas import (
 )
 from app.catalog.schemas import ImportReport as ImportReportOut
 from app.errors import DomainError, FieldProblem, field_error
-from app.rules import book as b
+from app.rules import book
 
 # --- specs: catalog entries and caller figures -> what the engine reads -------------------------
 
@@ -44,21 +44,21 @@ def _point(value: Decimal | None) -> Fraction | None:
     return Fraction(value) if value is not None else None
 
 
-def us_availability(fact: UsAvailability | SpecUsAvailability | None) -> b.UsAvailability | None:
+def us_availability(fact: UsAvailability | SpecUsAvailability | None) -> book.UsAvailability | None:
     """US availability as the engine reads it (a dated fact; None: unknown)."""
     if fact is None:
         return None
     source = fact.source if isinstance(fact, UsAvailability) else None
     note = fact.note if isinstance(fact, UsAvailability) else None
-    return b.UsAvailability(fact.value, fact.as_of, source, note)
+    return book.UsAvailability(fact.value, fact.as_of, source, note)
 
 
-def spec_from_record(record: AcceleratorRecord) -> b.Spec:
+def spec_from_record(record: AcceleratorRecord) -> book.Spec:
     """A catalog entry's figures, exact; a figure given as a range is None there and listed in ``ranges``."""
-    ranges: list[b.FigureRange] = []
+    ranges: list[book.FigureRange] = []
     for i, t in enumerate(record.throughput):
         if t.min is not None and t.max is not None:
-            ranges.append(b.FigureRange(f"throughput.{i}", Fraction(t.min), Fraction(t.max), t.source, t.note))
+            ranges.append(book.FigureRange(f"throughput.{i}", Fraction(t.min), Fraction(t.max), t.source, t.note))
     figures = {
         "die_area_mm2": record.die_area_mm2,
         "memory_bandwidth_gbps": record.memory_bandwidth_gbps,
@@ -66,9 +66,9 @@ def spec_from_record(record: AcceleratorRecord) -> b.Spec:
     }
     for name, fig in figures.items():
         if fig is not None and fig.min is not None and fig.max is not None:
-            ranges.append(b.FigureRange(name, Fraction(fig.min), Fraction(fig.max), fig.source, fig.note))
-    return b.Spec(
-        throughput=tuple(b.Throughput(t.precision, _point(t.dense_tops)) for t in record.throughput),
+            ranges.append(book.FigureRange(name, Fraction(fig.min), Fraction(fig.max), fig.source, fig.note))
+    return book.Spec(
+        throughput=tuple(book.Throughput(t.precision, _point(t.dense_tops)) for t in record.throughput),
         datacenter=record.datacenter,
         die_area_mm2=_point(record.die_area_mm2.value),
         memory_bandwidth_gbps=_point(record.memory_bandwidth_gbps.value) if record.memory_bandwidth_gbps else None,
@@ -81,11 +81,11 @@ def spec_from_record(record: AcceleratorRecord) -> b.Spec:
     )
 
 
-def spec_from_input(spec: SpecIn) -> b.Spec:
+def spec_from_input(spec: SpecIn) -> book.Spec:
     """A caller's spec; sparse figures are halved here, explicitly (Technical Note 3)."""
-    return b.Spec(
+    return book.Spec(
         throughput=tuple(
-            b.Throughput(t.precision, Fraction(t.dense_tops) / 2 if t.sparse else Fraction(t.dense_tops))
+            book.Throughput(t.precision, Fraction(t.dense_tops) / 2 if t.sparse else Fraction(t.dense_tops))
             for t in spec.throughput
         ),
         datacenter=spec.datacenter,
@@ -279,7 +279,7 @@ def write_accelerators(
     return report
 
 
-def load_accelerator(document: dict[str, Any], data_version: str) -> tuple[AcceleratorRead, b.Spec]:
+def load_accelerator(document: dict[str, Any], data_version: str) -> tuple[AcceleratorRead, book.Spec]:
     """A stored catalog document as the snapshot reads it, with its engine spec (the one check the
     write path and the loader share: see app.regulations.stored)."""
     try:
@@ -408,14 +408,14 @@ class CatalogView:
     """Every entry by id (sorted), its spec, and the text a search matches."""
 
     entries: Mapping[str, AcceleratorRead]
-    specs: Mapping[str, b.Spec]
+    specs: Mapping[str, book.Spec]
     search_text: Mapping[str, str]
 
 
 def load_catalog(session: Session, rejected: list[stored.Rejected] | None = None) -> CatalogView:
     """Every stored entry that loads; one that does not is left out and added to ``rejected``."""
     entries: dict[str, AcceleratorRead] = {}
-    specs: dict[str, b.Spec] = {}
+    specs: dict[str, book.Spec] = {}
     text: dict[str, str] = {}
     for row in session.exec(select(Accelerator).order_by(col(Accelerator.id))):
         try:

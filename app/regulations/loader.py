@@ -21,10 +21,13 @@ from app import stored
 from app.catalog.schemas import AcceleratorCreate
 from app.catalog.service import parse_shipped
 from app.regulations.schemas import CitationDoc, CountrySetDoc, GroupChangeDoc, ItemScopeDoc, RulesetDoc
-from app.rules import book as b
+from app.rules import book
+from app.rules.metrics import METRICS
 from app.vocabulary import CountryCode, GroupCode
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+VERSION_DIGITS = 12
+"""Hex digits of the content digest in the data version (48 bits: a collision is not a concern)."""
 
 COUNTRY_NAMES: MappingProxyType[str, str] = MappingProxyType(
     {c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
@@ -60,8 +63,8 @@ class AdvisoryDoc(BaseModel):
 class ReferenceFiles:
     """Everything shipped under app/data, parsed and validated."""
 
-    version: str
-    digest: str
+    version: str  # the manifest's label and the content digest: changes exactly when a file does
+    digest: str  # SHA-256 over every file the manifest lists (name and bytes)
     definitions: DefinitionsDoc
     aliases: list[AliasDoc]
     advisories: list[AdvisoryDoc]
@@ -90,7 +93,7 @@ def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
     rules = _yaml(data_dir / "rulesets.yaml")
     groups = _yaml(data_dir / "country_groups.yaml")
     return ReferenceFiles(
-        version=str(manifest["version"]),
+        version=f"{manifest['version']}-{digest.hexdigest()[:VERSION_DIGITS]}",
         digest=digest.hexdigest(),
         definitions=DefinitionsDoc.model_validate(rules["definitions"]),
         aliases=TypeAdapter(list[AliasDoc]).validate_python(rules["country_aliases"]),
@@ -106,31 +109,33 @@ def read_reference_files(data_dir: Path = DATA_DIR) -> ReferenceFiles:
 # --- documents -> engine objects (pure conversion) ---------------------------------------------
 
 
-def citation(doc: CitationDoc) -> b.Citation:
-    return b.Citation(doc.source, doc.source_kind, doc.url, doc.document, doc.note)
+def citation(doc: CitationDoc) -> book.Citation:
+    return book.Citation(doc.source, doc.source_kind, doc.url, doc.document, doc.note)
 
 
-def _condition(raw: tuple[Any, ...]) -> b.Condition:
+def _condition(raw: tuple[Any, ...]) -> book.Condition:
     metric, op, value = raw
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: the metrics are {', '.join(METRICS)}")
     if isinstance(value, bool):
-        return b.Condition(metric, op, value, str(value).lower())
+        return book.Condition(metric, op, value, str(value).lower())
     if isinstance(value, Decimal):
-        return b.Condition(metric, op, Fraction(value), f"{value:f}")
-    return b.Condition(metric, op, tuple(value), ", ".join(value))
+        return book.Condition(metric, op, Fraction(value), f"{value:f}")
+    return book.Condition(metric, op, tuple(value), ", ".join(value))
 
 
-def _scope(doc: ItemScopeDoc) -> b.ItemScope:
-    return b.ItemScope(
+def _scope(doc: ItemScopeDoc) -> book.ItemScope:
+    return book.ItemScope(
         eccns=tuple(doc.eccns),
         any_of=tuple(tuple(_condition(c) for c in conds) for conds in doc.any_of),
         all_items=doc.all_items,
     )
 
 
-def _countries(doc: CountrySetDoc | None) -> b.CountrySet | None:
+def _countries(doc: CountrySetDoc | None) -> book.CountrySet | None:
     if doc is None:
         return None
-    return b.CountrySet(
+    return book.CountrySet(
         all_countries=doc.all_countries,
         groups=tuple(doc.groups),
         countries=tuple(doc.countries),
@@ -165,9 +170,9 @@ def effective_ranges(docs: list[RulesetDoc]) -> dict[str, tuple[date, date | Non
     return ranges
 
 
-def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
+def ruleset(doc: RulesetDoc, effective_to: date | None) -> book.Ruleset:
     cls = doc.classification
-    return b.Ruleset(
+    return book.Ruleset(
         id=doc.id,
         family=doc.family,
         title=doc.title,
@@ -177,12 +182,12 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
         enforced=doc.enforced,
         source_kind=doc.source_kind,
         citations=tuple(citation(c) for c in doc.citations),
-        clauses=tuple(b.Clause(c.id, c.eccn, c.text, tuple(_condition(x) for x in c.all)) for c in cls.clauses)
+        clauses=tuple(book.Clause(c.id, c.eccn, c.text, tuple(_condition(x) for x in c.all)) for c in cls.clauses)
         if cls
         else (),
-        notes=tuple(b.Note(n.id, n.text, tuple(_condition(x) for x in n.all)) for n in cls.notes) if cls else (),
+        notes=tuple(book.Note(n.id, n.text, tuple(_condition(x) for x in n.all)) for n in cls.notes) if cls else (),
         destination_rules=tuple(
-            b.DestinationRule(
+            book.DestinationRule(
                 id=r.id,
                 label=r.label,
                 citation=r.citation,
@@ -191,7 +196,7 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
                 headquarters=_countries(r.headquarters),
                 review_policy=r.review_policy,
                 exceptions=tuple(
-                    b.LicenseException(
+                    book.LicenseException(
                         e.code,
                         e.name,
                         e.citation,
@@ -211,11 +216,11 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
             for r in doc.destination_rules
         ),
         review_policies=tuple(
-            b.ReviewPolicyRule(
+            book.ReviewPolicyRule(
                 id=p.id,
                 label=p.label,
                 citation=p.citation,
-                destinations=_countries(p.destinations) or b.CountrySet(),
+                destinations=_countries(p.destinations) or book.CountrySet(),
                 bases=tuple(p.bases),
                 transaction_types=tuple(p.transaction_types),
                 items=_scope(p.items),
@@ -223,7 +228,7 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
                 conditions_text=p.conditions_text,
                 sections=tuple(p.sections),
                 us_available_on=p.us_available_on,
-                conditions=tuple(b.ReviewCondition(c.text, c.source, c.source_kind) for c in p.conditions),
+                conditions=tuple(book.ReviewCondition(c.text, c.source, c.source_kind) for c in p.conditions),
             )
             for p in doc.review_policies
         ),
@@ -232,10 +237,10 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> b.Ruleset:
 
 def memberships(
     base: dict[str, list[str]], base_citation: CitationDoc, changes: list[GroupChangeDoc]
-) -> tuple[b.Membership, ...]:
+) -> tuple[book.Membership, ...]:
     """Turn a base list and dated add/remove events into membership intervals."""
-    open_rows: dict[tuple[str, str], tuple[date | None, b.Citation]] = {}
-    closed: list[b.Membership] = []
+    open_rows: dict[tuple[str, str], tuple[date | None, book.Citation]] = {}
+    closed: list[book.Membership] = []
     for group, countries in base.items():
         for country in countries:
             open_rows[(group, country)] = (None, citation(base_citation))
@@ -249,13 +254,13 @@ def memberships(
             if key not in open_rows:
                 raise ValueError(f"{change.country} is not in {change.group} on {change.effective}")
             since, cite = open_rows.pop(key)
-            closed.append(b.Membership(change.group, change.country, since, change.effective, cite))
-    rows = closed + [b.Membership(g, c, since, None, cite) for (g, c), (since, cite) in open_rows.items()]
+            closed.append(book.Membership(change.group, change.country, since, change.effective, cite))
+    rows = closed + [book.Membership(g, c, since, None, cite) for (g, c), (since, cite) in open_rows.items()]
     return tuple(sorted(rows, key=lambda m: (m.group, m.country, m.effective_from or date.min)))
 
 
-def definitions(doc: DefinitionsDoc) -> b.Definitions:
-    return b.Definitions(
+def definitions(doc: DefinitionsDoc) -> book.Definitions:
+    return book.Definitions(
         bit_lengths=MappingProxyType(dict(doc.bit_lengths)),
         eccn_order=tuple(doc.eccn_order),
         assembly_eccns=MappingProxyType(dict(doc.assembly_eccns)),
@@ -269,17 +274,17 @@ def build_book(
     rulesets: list[RulesetDoc],
     group_changes: list[GroupChangeDoc],
     data_version: str,
-) -> b.RuleBook:
+) -> book.RuleBook:
     ranges = effective_ranges(rulesets)
-    return b.RuleBook(
+    return book.RuleBook(
         definitions=definitions(files.definitions),
         rulesets=tuple(ruleset(d, ranges[d.id][1]) for d in sorted(rulesets, key=lambda d: (d.effective_from, d.id))),
         memberships=memberships(files.group_base, files.group_citation, group_changes),
         aliases=tuple(
-            b.CountryAlias(a.country, a.treated_as, a.effective_from, citation(a.citation)) for a in files.aliases
+            book.CountryAlias(a.country, a.treated_as, a.effective_from, citation(a.citation)) for a in files.aliases
         ),
         advisories=tuple(
-            b.Advisory(
+            book.Advisory(
                 a.id,
                 a.text,
                 tuple(a.countries),

@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from app.db import UtcDateTime
 
 
-class Ruleset(SQLModel, table=True):
+class StoredRuleset(SQLModel, table=True):
     """A ruleset version. A change is a new row; only a correction shipped in a new release of the
     reference data rewrites one, and then the text it replaces is kept in ``ruleset_revision``."""
 

@@ -14,7 +14,7 @@ from app import revision
 from app.catalog import service as catalog
 from app.decisions.service import ruleset_used
 from app.regulations import loader, snapshot
-from app.regulations.models import CountryGroupChange, Ruleset
+from app.regulations.models import CountryGroupChange, StoredRuleset
 from app.stored import Rejected
 
 
@@ -46,7 +46,7 @@ def retire(engine: Engine, kind: str, key: str) -> dict[str, Any]:
         if kind == "accelerator":
             document = catalog.retire_accelerator(session, key)
         elif kind == "ruleset":
-            row = session.get(Ruleset, key)
+            row = session.get(StoredRuleset, key)
             if row is not None and ruleset_used(session, key):
                 raise RetireError(
                     f"ruleset {key} was used by recorded decisions and stays in the log's history; "
@@ -63,7 +63,7 @@ def retire(engine: Engine, kind: str, key: str) -> dict[str, Any]:
     return document
 
 
-def _delete(session: Session, row: Ruleset | CountryGroupChange | None) -> dict[str, Any] | None:
+def _delete(session: Session, row: StoredRuleset | CountryGroupChange | None) -> dict[str, Any] | None:
     if row is None:
         return None
     document = row.model_dump(mode="json")

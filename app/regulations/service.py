@@ -22,7 +22,7 @@ from app.catalog.service import seed_catalog
 from app.decisions.service import ruleset_used
 from app.errors import DomainError
 from app.regulations import loader
-from app.regulations.models import CountryGroupChange, Ruleset, RulesetRevision
+from app.regulations.models import CountryGroupChange, RulesetRevision, StoredRuleset
 from app.regulations.schemas import (
     CitationDoc,
     Country,
@@ -39,6 +39,7 @@ from app.regulations.schemas import (
     RulesetSummary,
 )
 from app.regulations.snapshot import Snapshot
+from app.vocabulary import in_force
 
 log = logging.getLogger("chipclass.reference")
 
@@ -54,7 +55,7 @@ def _validate(files: loader.ReferenceFiles, docs: list[RulesetDoc], changes: lis
 
 
 def _stored(session: Session) -> tuple[list[RulesetDoc], list[GroupChangeDoc]]:
-    docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(Ruleset))]
+    docs = [RulesetDoc.model_validate(r.document) for r in session.exec(select(StoredRuleset))]
     changes = [GroupChangeDoc.model_validate(c.fields()) for c in session.exec(select(CountryGroupChange))]
     return docs, changes
 
@@ -88,7 +89,7 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     now = clock.now()
     with Session(engine) as session:
         rev = revision.bump(session)
-        stored = {r.id: r for r in session.exec(select(Ruleset))}
+        stored = {r.id: r for r in session.exec(select(StoredRuleset))}
         for doc in files.rulesets:
             digest = content_hash(doc)
             row = stored.get(doc.id)
@@ -142,8 +143,8 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     return report
 
 
-def _ruleset_row(doc: RulesetDoc, digest: str, now: datetime) -> Ruleset:
-    return Ruleset(
+def _ruleset_row(doc: RulesetDoc, digest: str, now: datetime) -> StoredRuleset:
+    return StoredRuleset(
         id=doc.id,
         family=doc.family,
         effective_from=doc.effective_from,
@@ -155,7 +156,7 @@ def _ruleset_row(doc: RulesetDoc, digest: str, now: datetime) -> Ruleset:
     )
 
 
-def _revision(row: Ruleset, digest: str, version: str, now: datetime) -> RulesetRevision:
+def _revision(row: StoredRuleset, digest: str, version: str, now: datetime) -> RulesetRevision:
     return RulesetRevision(
         ruleset_id=row.id,
         document=row.document,
@@ -207,7 +208,7 @@ def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -
     """Blocking: store a new ruleset version after validating it against every stored one."""
     with Session(engine) as session:
         rev = revision.bump(session)
-        if session.get(Ruleset, doc.id) is not None:
+        if session.get(StoredRuleset, doc.id) is not None:
             raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
         docs, changes = _stored(session)
         try:
@@ -262,7 +263,7 @@ def list_rulesets(snap: Snapshot, today: date) -> RulesetList:
                 superseded_by=by,
                 enforced=d.enforced,
                 source_kind=d.source_kind,
-                in_force_today=d.enforced and start <= today and (end is None or today < end),
+                in_force_today=d.enforced and in_force(start, end, today),
             )
         )
     return RulesetList(items=items, data_version=snap.data_version)

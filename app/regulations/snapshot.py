@@ -20,7 +20,7 @@ from app import revision, stored
 from app.catalog.service import CatalogView, load_catalog
 from app.errors import DomainError
 from app.regulations import loader
-from app.regulations.models import CountryGroupChange, Ruleset
+from app.regulations.models import CountryGroupChange, StoredRuleset
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
 from app.rules.book import RuleBook
 from app.stored import Rejected
@@ -66,7 +66,7 @@ def build(files: loader.ReferenceFiles, session: Session) -> Snapshot:
     rev = revision.current(session)
     rejected: list[Rejected] = []
     docs: list[RulesetDoc] = []
-    for r in session.exec(select(Ruleset).order_by(col(Ruleset.created_at), col(Ruleset.id))):
+    for r in session.exec(select(StoredRuleset).order_by(col(StoredRuleset.created_at), col(StoredRuleset.id))):
         try:
             docs.append(loader.load_ruleset(r.document))
         except stored.StoredDocumentError as exc:

@@ -13,7 +13,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Literal
 
-from app.vocabulary import ALL_TRANSACTIONS, Basis, SourceKind, TransactionType
+from app.vocabulary import ALL_TRANSACTIONS, Basis, SourceKind, TransactionType, in_force
 
 Op = Literal[">=", ">", "<", "<=", "==", "in"]
 ConditionValue = Fraction | bool | tuple[str, ...]
@@ -163,7 +163,7 @@ class Ruleset:
     summary: str = ""
 
     def in_force(self, on: date) -> bool:
-        return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+        return in_force(self.effective_from, self.effective_to, on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +175,7 @@ class Membership:
     citation: Citation
 
     def in_force(self, on: date) -> bool:
-        return (self.effective_from is None or self.effective_from <= on) and (
-            self.effective_to is None or on < self.effective_to
-        )
+        return in_force(self.effective_from, self.effective_to, on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,12 +303,19 @@ class RuleBook:
         """Enforced rulesets in force on a date, in data order."""
         return tuple(r for r in self.rulesets if r.enforced and r.in_force(on))
 
+    def change_dates(self) -> tuple[date, ...]:
+        """Every day the rules in force may change, sorted: an enforced ruleset starts or ends, a
+        Country Group membership starts or ends."""
+        dates = {r.effective_from for r in self.rulesets if r.enforced}
+        dates |= {r.effective_to for r in self.rulesets if r.enforced and r.effective_to}
+        dates |= {m.effective_from for m in self.memberships if m.effective_from}
+        dates |= {m.effective_to for m in self.memberships if m.effective_to}
+        return tuple(sorted(dates))
+
     def latest_change(self) -> date | None:
-        dates = [r.effective_from for r in self.rulesets]
-        dates += [r.effective_to for r in self.rulesets if r.effective_to]
-        dates += [m.effective_from for m in self.memberships if m.effective_from]
-        dates += [m.effective_to for m in self.memberships if m.effective_to]
-        return max(dates, default=None)
+        """The last of ``change_dates`` (None for a book without dates)."""
+        dates = self.change_dates()
+        return dates[-1] if dates else None
 
     def resolve_country(self, code: str, on: date) -> tuple[str, CountryAlias | None]:
         for alias in self.aliases:

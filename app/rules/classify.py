@@ -13,29 +13,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from app.rules.book import Citation, Clause, Condition, Definitions, ItemScope, Ruleset, Spec
-from app.rules.metrics import Metrics, MetricValue
+from app.rules.metrics import METRICS, Metrics, MetricValue
 
-LABELS = {
-    "tpp": "TPP",
-    "performance_density": "performance density",
-    "memory_bandwidth_density": "memory bandwidth density (GB/s/mm2)",
-    "memory_bandwidth_gbps": "memory bandwidth (GB/s)",
-    "interconnect_bandwidth_gbps": "interconnect bandwidth (GB/s)",
-    "memory_plus_interconnect_gbps": "memory + interconnect bandwidth (GB/s)",
-    "datacenter": "designed or marketed for datacenters",
-    "kind": "kind",
-    "eccn": "ECCN",
-}
-# the spec fields each metric is computed from
-SPEC_FIELDS: dict[str, tuple[str, ...]] = {
-    "tpp": ("throughput",),
-    "performance_density": ("throughput", "die_area_mm2"),
-    "memory_bandwidth_density": ("memory_bandwidth_gbps", "die_area_mm2"),
-    "memory_bandwidth_gbps": ("memory_bandwidth_gbps",),
-    "interconnect_bandwidth_gbps": ("interconnect_bandwidth_gbps",),
-    "memory_plus_interconnect_gbps": ("memory_bandwidth_gbps", "interconnect_bandwidth_gbps"),
-    "datacenter": ("datacenter",),
-}
 _PLACES = Decimal("0.000001")
 
 
@@ -183,7 +162,7 @@ def _compare(value: Fraction, op: str, threshold: Fraction) -> bool:
 
 def evaluate(cond: Condition, metrics: Metrics, eccn: str | None = None) -> ConditionResult:
     value: MetricValue = metrics.value(cond.metric, eccn)
-    label = LABELS.get(cond.metric, cond.metric)
+    label = METRICS[cond.metric].label
     if value is None:
         return ConditionResult(cond.metric, cond.op, cond.text, None, None, None, f"{label} unknown (not in the spec)")
     if isinstance(cond.value, Fraction) and isinstance(value, Fraction):
@@ -227,7 +206,8 @@ def unknown_fields(results: Iterable[ConditionResult], spec: Spec) -> set[str]:
     out: set[str] = set()
     for r in results:
         if r.met is None:
-            fields = SPEC_FIELDS.get(r.metric, (r.metric,))
+            metric = METRICS[r.metric]
+            fields = metric.spec_fields or (metric.name,)
             absent = [f for f in fields if getattr(spec, f, None) in (None, ())]
             out.update(absent or fields)
     return out

@@ -5,9 +5,11 @@ All arithmetic is exact (``fractions.Fraction``): a value on a threshold stays o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from types import MappingProxyType
+from typing import Literal
 
 from app.rules.book import Spec
 
@@ -34,30 +36,101 @@ class Metrics:
     spec: Spec
 
     def value(self, metric: str, eccn: str | None = None) -> MetricValue:
-        """The value a condition reads; None when the spec does not give it."""
-        spec = self.spec
-        match metric:
-            case "tpp":
-                return self.tpp
-            case "performance_density":
-                return self.performance_density
-            case "memory_bandwidth_density":
-                return self.memory_bandwidth_density
-            case "memory_bandwidth_gbps":
-                return spec.memory_bandwidth_gbps
-            case "interconnect_bandwidth_gbps":
-                return spec.interconnect_bandwidth_gbps
-            case "memory_plus_interconnect_gbps":
-                if spec.memory_bandwidth_gbps is None or spec.interconnect_bandwidth_gbps is None:
-                    return None
-                return spec.memory_bandwidth_gbps + spec.interconnect_bandwidth_gbps
-            case "datacenter":
-                return spec.datacenter
-            case "kind":
-                return spec.kind
-            case "eccn":
-                return eccn
-        raise KeyError(f"unknown metric {metric!r}")
+        """The value a condition reads (``eccn``: the ECCN being tested); None when the spec does
+        not give it. KeyError for a metric the registry does not define."""
+        return METRICS[metric].read(self, eccn)
+
+
+MetricKind = Literal["number", "flag", "set"]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One figure a ruleset condition can read.
+
+    ``name`` is how rulesets write it, ``label`` how an explanation names it (with its unit where
+    it has one), ``kind`` what it is compared with (a number, a flag, or membership of a set),
+    ``spec_fields`` the spec fields it is computed from (what a caller must give for it to be
+    known), and ``read`` how it is taken from computed ``Metrics``.
+    """
+
+    name: str
+    label: str
+    unit: str | None
+    kind: MetricKind
+    spec_fields: tuple[str, ...]
+    read: Callable[[Metrics, str | None], MetricValue]
+
+
+def _memory_plus_interconnect(m: Metrics, _eccn: str | None) -> Fraction | None:
+    mem, io = m.spec.memory_bandwidth_gbps, m.spec.interconnect_bandwidth_gbps
+    return None if mem is None or io is None else mem + io
+
+
+REGISTRY: tuple[Metric, ...] = (
+    Metric("tpp", "TPP", None, "number", ("throughput",), lambda m, _: m.tpp),
+    Metric(
+        "performance_density",
+        "performance density",
+        None,
+        "number",
+        ("throughput", "die_area_mm2"),
+        lambda m, _: m.performance_density,
+    ),
+    Metric(
+        "memory_bandwidth_density",
+        "memory bandwidth density (GB/s/mm2)",
+        "GB/s/mm2",
+        "number",
+        ("memory_bandwidth_gbps", "die_area_mm2"),
+        lambda m, _: m.memory_bandwidth_density,
+    ),
+    Metric(
+        "memory_bandwidth_gbps",
+        "memory bandwidth (GB/s)",
+        "GB/s",
+        "number",
+        ("memory_bandwidth_gbps",),
+        lambda m, _: m.spec.memory_bandwidth_gbps,
+    ),
+    Metric(
+        "interconnect_bandwidth_gbps",
+        "interconnect bandwidth (GB/s)",
+        "GB/s",
+        "number",
+        ("interconnect_bandwidth_gbps",),
+        lambda m, _: m.spec.interconnect_bandwidth_gbps,
+    ),
+    Metric(
+        "memory_plus_interconnect_gbps",
+        "memory + interconnect bandwidth (GB/s)",
+        "GB/s",
+        "number",
+        ("memory_bandwidth_gbps", "interconnect_bandwidth_gbps"),
+        _memory_plus_interconnect,
+    ),
+    Metric(
+        "datacenter",
+        "designed or marketed for datacenters",
+        None,
+        "flag",
+        ("datacenter",),
+        lambda m, _: m.spec.datacenter,
+    ),
+    Metric("kind", "kind", None, "set", ("kind",), lambda m, _: m.spec.kind),
+    # the ECCN a clause or scope is tested against: not a spec field, so never "missing from the spec"
+    Metric("eccn", "ECCN", None, "set", (), lambda _, eccn: eccn),
+)
+"""Every metric, once. Adding a metric is a row here (and its computation in ``compute`` when it is
+derived); the ruleset schema, the explanations, the undetermined-field list and the range analysis
+read this table, and tests/rules/test_metric_registry.py checks that they agree."""
+
+METRICS: Mapping[str, Metric] = MappingProxyType({m.name: m for m in REGISTRY})
+
+
+def names(kind: MetricKind) -> tuple[str, ...]:
+    """The metric names of one kind, in registry order."""
+    return tuple(m.name for m in REGISTRY if m.kind == kind)
 
 
 def compute(spec: Spec, bit_lengths: Mapping[str, int]) -> Metrics:

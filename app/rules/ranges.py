@@ -103,7 +103,7 @@ def label(spec: Spec, field: str) -> tuple[str, str]:
     if field.startswith("throughput."):
         row = spec.throughput[int(field.split(".", 1)[1])]
         return f"{row.precision} dense throughput", "TOPS"
-    return _LABELS.get(field, (field, ""))
+    return _LABELS[field]
 
 
 def at(spec: Spec, point: Mapping[str, Fraction]) -> Spec:

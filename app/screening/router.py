@@ -128,7 +128,7 @@ async def create_screening(
         effects=(monitoring.created(result, principal.key_id, snap.revision, today),),
     )
     stored = await record(request.app.state.writer, draft)
-    request.app.state.metrics.decisions.labels("screening", str(stored.replayed).lower()).inc()
+    request.app.state.telemetry.decisions.labels("screening", str(stored.replayed).lower()).inc()
     headers = {"Location": f"/v1/screenings/{stored.decision_id}"}
     if stored.replayed:
         headers["Idempotent-Replayed"] = "true"

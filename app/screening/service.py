@@ -398,21 +398,6 @@ def render(response: ScreeningResponse) -> str:
     return f'{head}"lines":[{",".join(pieces)}]{rest}'
 
 
-def change_dates(snap: Snapshot) -> list[date]:
-    book = snap.book
-    dates: set[date] = set()
-    for r in book.rulesets:
-        if r.enforced:
-            dates.add(r.effective_from)
-            if r.effective_to:
-                dates.add(r.effective_to)
-    for mship in book.memberships:
-        for d in (mship.effective_from, mship.effective_to):
-            if d:
-                dates.add(d)
-    return sorted(dates)
-
-
 def history(
     snap: Snapshot,
     accelerator_id: str,
@@ -429,7 +414,7 @@ def history(
     _country(snap, hq, "query:headquarters")
     _country(snap, parent, "query:parent_headquarters")
     item = resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
-    dates = change_dates(snap)
+    dates = list(snap.book.change_dates())
     starts: list[date | None] = [None, *dates]
     intervals: list[HistoryInterval] = []
     for i, start in enumerate(starts):

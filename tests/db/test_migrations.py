@@ -3,6 +3,9 @@ match the migrations (`alembic check`), and nothing builds the schema with creat
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,29 @@ def test_the_schema_is_never_built_by_create_all(empty_database_url: str, monkey
         if "create_all" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def _alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHIPCLASS_DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_the_alembic_command_from_the_repository_root_migrates_chipclass_database_url(empty_database_url: str) -> None:
+    """`alembic upgrade head`, `alembic current`, `alembic heads` and `alembic check` work from the
+    repository root ([tool.alembic] in pyproject.toml) on the database CHIPCLASS_DATABASE_URL names."""
+    head = sorted(migrate.heads())
+    assert len(head) == 1
+    before = _alembic(empty_database_url, "current")
+    assert before.returncode == 0, before.stderr
+    assert head[0] not in before.stdout
+    up = _alembic(empty_database_url, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert _current(empty_database_url) == set(head)
+    now = _alembic(empty_database_url, "current")
+    assert f"{head[0]} (head)" in now.stdout
+    heads = _alembic(empty_database_url, "heads")
+    assert heads.stdout.split() == [head[0], "(head)"]
+    check = _alembic(empty_database_url, "check")
+    assert check.returncode == 0 and "No new upgrade operations detected" in check.stdout + check.stderr
