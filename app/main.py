@@ -183,14 +183,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     signal: events.Signal = app.state.events
     signal.bind(asyncio.get_running_loop())
-    metrics: Metrics = app.state.metrics
+    telemetry: Telemetry = app.state.telemetry
     writer = DecisionWriter(
         app.state.engine,
         timedelta(hours=settings.idempotency_ttl_h),
         on_commit=signal.notify,
-        on_batch=metrics.decision_batch.observe,
+        on_batch=telemetry.decision_batch.observe,
     )
-    metrics.decisions_pending.set_function(lambda: writer.pending)
+    telemetry.decisions_pending.set_function(lambda: writer.pending)
     app.state.writer = writer
     app.state.dispatcher = webhooks.Dispatcher(
         app.state.engine, signal, app.state.webhook_policy, ready=lambda: app.state.store.loaded
