@@ -276,6 +276,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         backoff_max_s=settings.webhook_backoff_max_s,
         retry_window_s=settings.webhook_retry_window_s,
         poll_s=settings.webhook_poll_s,
+        lease_s=max(15.0, 3 * settings.webhook_timeout_s),
     )
     install(app)
     document(app)

@@ -51,7 +51,9 @@ class Policy:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     retry_window_s: float = 86_400.0
-    lease_s: float = 60.0
+    # a dispatcher holds a subscription this long, renewed at every delivery: after a crash, another
+    # process (or the restarted one) takes it over once it runs out
+    lease_s: float = 15.0
     poll_s: float = 1.0
 
 
@@ -307,6 +309,7 @@ def _record(
                 "failures": 0,
                 "failing_since": None,
                 "next_attempt_at": None,
+                "lease_until": at + timedelta(seconds=policy.lease_s),
             }
             outcome, keep_going = "succeeded", True
         else:

@@ -174,7 +174,8 @@ def test_a_service_killed_mid_delivery_loses_nothing_and_resends_under_the_same_
     wait_for(receiver, 2)
     server.kill()  # SIGKILL while deliveries are in flight
     again = servers.start(database_url, name="restarted", env_overrides=FAST_RETRIES)
-    got = wait_for(receiver, 8)
+    # the dead process's lease on the subscription runs out (15 s) before the new one takes over
+    got = wait_for(receiver, 8, timeout=120)
 
     published = stream(again)
     assert len(published) == 8
