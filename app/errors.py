@@ -212,12 +212,16 @@ def install(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            # every method the path supports, not only those of the first route matching the path
-            methods: set[str] = set()
+            # every method the path supports, not only those of the first route matching the path; a
+            # literal path (/v1/accelerators/import) is its own resource, not an id of a templated one
+            literal: set[str] = set()
+            templated: set[str] = set()
             for route in _leaf_routes(request.app.router.routes):
                 match, _ = route.matches(request.scope)
                 if match != Match.NONE:
-                    methods |= getattr(route, "methods", None) or set()
+                    target = templated if "{" in str(getattr(route, "path", "{")) else literal
+                    target |= getattr(route, "methods", None) or set()
+            methods = literal or templated
             if methods:
                 headers["Allow"] = ", ".join(sorted(methods))
         return problem_response(request, code, str(exc.detail), headers=headers, status=exc.status_code)

@@ -164,6 +164,21 @@ def test_routing_errors_are_problems(client: TestClient, method: str, path: str,
     assert_problem(client.request(method, path), status, code)
 
 
+@pytest.mark.parametrize(
+    "method,path,allow",
+    [
+        ("DELETE", "/v1/screenings", "GET, POST"),
+        ("OPTIONS", "/v1/accelerators/import", "POST"),  # a literal path, not an accelerator id
+        ("PUT", "/v1/accelerators/nvidia-h100-sxm5-80gb", "GET"),
+    ],
+)
+def test_405_allow_lists_exactly_the_methods_of_that_resource(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    resp = client.request(method, path)
+    assert resp.status_code == 405 and resp.headers["allow"] == allow
+
+
 def test_malformed_json_is_422(client: TestClient) -> None:
     resp = client.post("/v1/screenings", content=b"{not json", headers={"content-type": "application/json"})
     assert_problem(resp, 422, "validation_error")
