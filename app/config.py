@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     monitor_interval_s: float = Field(2.0, gt=0, le=3600, description="how often open screenings are checked")
     monitor_batch: int = Field(100, ge=1, le=10_000, description="open screenings re-screened per round")
     webhook_allow_private: bool = False
+    webhook_allowed_hosts: str = Field(
+        "", max_length=2000, description="comma-separated hosts webhooks may reach (.example.com: any under it)"
+    )
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
     webhook_backoff_base_s: float = Field(1.0, gt=0, le=3600)
     webhook_backoff_max_s: float = Field(300.0, gt=0, le=86_400)

@@ -271,6 +271,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.events = events.Signal()
     app.state.webhook_policy = webhooks.Policy(
         allow_private=settings.webhook_allow_private,
+        allowed_hosts=tuple(h.strip().lower() for h in settings.webhook_allowed_hosts.split(",") if h.strip()),
         timeout_s=settings.webhook_timeout_s,
         backoff_base_s=settings.webhook_backoff_base_s,
         backoff_max_s=settings.webhook_backoff_max_s,

@@ -28,7 +28,12 @@ async def list_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     wait: Annotated[
-        float, Query(ge=0, le=30, description="Long-poll: wait up to this many seconds for an event when none is ready")
+        float,
+        Query(
+            ge=0,
+            le=9,
+            description="Long-poll: wait up to this many seconds for an event (call again to keep waiting)",
+        ),
     ] = 0,
 ) -> Response:
     """The event stream in commit order, resumable from any cursor (audit scope)."""

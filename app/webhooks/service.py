@@ -47,6 +47,8 @@ class Policy:
     """How deliveries are made and retried (from Settings)."""
 
     allow_private: bool = False
+    # host names (".example.com": any name under it) and IP literals deliveries may go to; empty: any
+    allowed_hosts: tuple[str, ...] = ()
     timeout_s: float = 5.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
@@ -75,10 +77,24 @@ def _blocked(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def check_url(url: str, allow_private: bool) -> None:
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """The operator's egress allowlist, checked before any name is resolved (empty: any host)."""
+    host = host.lower().rstrip(".")
+    return not allowed or any(host == a or (a.startswith(".") and host.endswith(a)) for a in allowed)
+
+
+def check_url(url: str, allow_private: bool, allowed_hosts: tuple[str, ...] = ()) -> None:
     """http(s) only, a host, no credentials; private, loopback and link-local literals refused
-    unless the operator allowed them (names are checked again when a delivery resolves them)."""
-    parts = urlsplit(url)
+    unless the operator allowed them (names are checked again when a delivery resolves them), and
+    only hosts on the operator's allowlist when there is one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        hostname = parts.hostname
+        if hostname:
+            hostname.encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        raise field_error("/url", f"not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise field_error("/url", "the URL must be http:// or https://")
     if not parts.hostname:
@@ -97,17 +113,25 @@ def check_url(url: str, allow_private: bool) -> None:
             f"{parts.hostname} is a private, loopback or reserved address "
             "(set CHIPCLASS_WEBHOOK_ALLOW_PRIVATE=true to deliver inside your network)",
         )
+    if not host_allowed(parts.hostname, allowed_hosts):
+        raise field_error("/url", f"{parts.hostname} is not in CHIPCLASS_WEBHOOK_ALLOWED_HOSTS")
 
 
-async def _resolve_allowed(url: str, allow_private: bool) -> str | None:
-    """None when the host may be called, else why not (DNS names resolving to private addresses)."""
-    if allow_private:
+async def _resolve_allowed(url: str, policy: Policy) -> str | None:
+    """None when the host may be called, else why not (off the allowlist, or a name resolving to a
+    private address); nothing is resolved for a host off the allowlist."""
+    try:
+        host = urlsplit(url).hostname or ""
+        port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if not host_allowed(host, policy.allowed_hosts):
+        return f"{host} is not in CHIPCLASS_WEBHOOK_ALLOWED_HOSTS"
+    if policy.allow_private:
         return None
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         return f"cannot resolve {host}: {exc}"
     for info in infos:
         if _blocked(str(info[4][0])):
@@ -125,7 +149,7 @@ def new_secret() -> str:
 def create(
     engine: Engine, url: str, event_types: list[str], description: str | None, created_by: str | None, policy: Policy
 ) -> WebhookSubscription:
-    check_url(url, policy.allow_private)
+    check_url(url, policy.allow_private, policy.allowed_hosts)
     unknown = sorted(set(event_types) - set(events.EVENT_TYPES))
     if unknown:
         raise field_error("/event_types", f"unknown event types {unknown}; allowed: {list(events.EVENT_TYPES)}")
@@ -273,7 +297,7 @@ class Attempt:
 
 async def post(client: httpx.AsyncClient, sub: WebhookSubscription, event: Event, policy: Policy) -> Attempt:
     started = time.perf_counter()
-    refused = await _resolve_allowed(sub.url, policy.allow_private)
+    refused = await _resolve_allowed(sub.url, policy)
     if refused is not None:
         return Attempt(False, None, refused, 0)
     payload = events.body(event)

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 RECEIVER = Path(__file__).with_name("webhook_receiver.py")
 FAST_RETRIES = {
     "CHIPCLASS_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
+    "CHIPCLASS_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
     "CHIPCLASS_WEBHOOK_BACKOFF_BASE_S": "0.05",
     "CHIPCLASS_WEBHOOK_BACKOFF_MAX_S": "0.3",
     "CHIPCLASS_WEBHOOK_POLL_S": "0.2",
