@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
@@ -169,12 +170,16 @@ def create(
         return sub
 
 
-def get(engine: Engine, subscription_id: str) -> WebhookSubscription:
-    with Session(engine) as session:
-        sub = session.get(WebhookSubscription, subscription_id)
+def _found(session: Session, subscription_id: str) -> WebhookSubscription:
+    sub = session.get(WebhookSubscription, subscription_id)
     if sub is None:
         raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
     return sub
+
+
+def get(engine: Engine, subscription_id: str) -> WebhookSubscription:
+    with Session(engine) as session:
+        return _found(session, subscription_id)
 
 
 def listing(engine: Engine) -> list[WebhookSubscription]:
@@ -184,9 +189,7 @@ def listing(engine: Engine) -> list[WebhookSubscription]:
 
 def set_enabled(engine: Engine, subscription_id: str, enabled: bool) -> WebhookSubscription:
     with Session(engine, expire_on_commit=False) as session:
-        sub = session.get(WebhookSubscription, subscription_id)
-        if sub is None:
-            raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
+        sub = _found(session, subscription_id)
         sub.enabled = enabled
         sub.disabled_reason = None if enabled else "disabled by an administrator"
         if enabled:  # retry the held event now, with a fresh retry window
@@ -197,11 +200,10 @@ def set_enabled(engine: Engine, subscription_id: str, enabled: bool) -> WebhookS
 
 
 def delete(engine: Engine, subscription_id: str) -> None:
+    """The subscription and its delivery log, in one transaction."""
     with Session(engine) as session:
-        sub = session.get(WebhookSubscription, subscription_id)
-        if sub is None:
-            raise DomainError("unknown_webhook", f"No webhook subscription {subscription_id!r}")
-        session.delete(sub)
+        session.delete(_found(session, subscription_id))
+        session.execute(sa_delete(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == subscription_id))
         session.commit()
 
 
