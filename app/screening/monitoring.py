@@ -260,8 +260,18 @@ def close(
     """End monitoring (shipped or cancelled); recorded in the decision log with a ``screening.closed`` event."""
     with Session(engine) as session:
         monitor = session.get(ScreeningMonitor, screening_id)
+        stored = session.get(ScreeningVersion, screening_id) if monitor is None else None
+    if monitor is None and stored is not None and who.allows(stored.api_key_id):
+        if stored.screening_id != screening_id:
+            raise DomainError(
+                "conflict",
+                f"{screening_id!r} is version {stored.version} of screening {stored.screening_id!r}: close that",
+            )
+        raise DomainError(
+            "conflict", f"Screening {screening_id!r} was not kept open (open_until), so there is nothing to close"
+        )
     if monitor is None or not who.allows(monitor.api_key_id):
-        raise DomainError("unknown_screening", f"No open screening {screening_id!r} (only screenings kept open close)")
+        raise DomainError("unknown_screening", f"No screening {screening_id!r}")
     if monitor.status != OPEN:
         raise DomainError("conflict", f"Screening {screening_id!r} is already closed ({monitor.status})")
     draft = _closure_draft(

@@ -202,3 +202,24 @@ def test_every_reference_change_is_an_event_and_a_refused_one_is_not(watched: Te
         ("country_group_change", ["D:5:TH:add"]),
     ]
     assert after[0]["data"]["revision"] < after[1]["data"]["revision"]
+
+
+def test_closing_a_screening_that_was_never_kept_open_is_a_conflict_not_a_missing_resource(
+    watched: TestClient,
+) -> None:
+    """The screening exists (GET finds it), so closing it must not claim it does not: 409, and
+    an id nobody stored stays 404."""
+    body = {
+        "destination": "SG",
+        "end_user": {"name": "Buyer Pte"},
+        "lines": [{"key": "1", "accelerator_id": "nvidia-l40-48gb", "quantity": 1}],
+    }
+    created = watched.post("/v1/screenings", json=body)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert watched.get(f"/v1/screenings/{sid}").status_code == 200
+    resp = watched.post(f"/v1/screenings/{sid}/close", json={"status": "shipped", "reason": "AWB 1"})
+    assert resp.status_code == 409, resp.text
+    assert "not kept open" in resp.json()["detail"]
+    missing = watched.post("/v1/screenings/01M8RKT5GDE3RY36FE7SB84WFE/close", json={"status": "shipped", "reason": "x"})
+    assert missing.status_code == 404
