@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Table, event, insert
 from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -96,3 +97,45 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# ---------------------------------------------------------------- rows written at commit
+
+_ROWS = "chipclass.rows"
+_INSERTS: dict[Table, Insert] = {}
+
+
+def add_row(session: Session, table: Table, row: dict[str, Any]) -> None:
+    """Add a row to the session's transaction as a plain INSERT, written with the other rows of its
+    table in one executemany just before the commit (``flush_rows``), without the ORM's unit of work.
+
+    The decision writer stores a group of screenings per transaction, each with its version row and
+    its event: as ORM objects they cost more CPU than the SQL itself (object construction, attribute
+    events, the flush's sorting), CPU the writer thread takes from the event loop (one GIL).
+    Rows of one table must all give the same columns. Not visible to queries before the commit.
+    """
+    pending: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_ROWS, {})
+    pending.setdefault(table, []).append(row)
+
+
+def flush_rows(session: Session) -> None:
+    """Write the rows ``add_row`` queued (one executemany per table, in the order tables were first used)."""
+    pending: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_ROWS, None)
+    if pending:
+        connection = session.connection()
+        for table, rows in pending.items():
+            statement = _INSERTS.get(table)
+            if statement is None:
+                statement = _INSERTS[table] = insert(table)
+            connection.execute(statement, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_rows(session: Session) -> None:
+    flush_rows(session)
+
+
+@event.listens_for(Session, "after_rollback")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rows(session: Session, *_: object) -> None:
+    session.info.pop(_ROWS, None)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy import Table, bindparam, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.canonical import canonical, canonical_plain, sha256
+from app.db import flush_rows
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.errors import DomainError
 
@@ -33,6 +34,22 @@ GENESIS = "0" * 64
 DECISION_TABLE: Table = Decision.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_TABLE: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 LINK_TABLE: Table = DecisionRuleset.__table__  # type: ignore[attr-defined]
+CHAIN_TABLE: Table = DecisionChain.__table__  # type: ignore[attr-defined]
+# the writer's statements, built once (building one costs about as much as executing it)
+_TAKE_HEAD = (
+    update(CHAIN_TABLE)
+    .where(CHAIN_TABLE.c.id == 1)
+    .values(last_seq=CHAIN_TABLE.c.last_seq)
+    .returning(CHAIN_TABLE.c.last_seq, CHAIN_TABLE.c.last_hash)
+)
+_SET_HEAD = (
+    update(CHAIN_TABLE)
+    .where(CHAIN_TABLE.c.id == 1)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+_INSERT_DECISIONS = insert(DECISION_TABLE)
+_INSERT_KEYS = insert(IDEMPOTENCY_TABLE)
+_INSERT_LINKS = insert(LINK_TABLE)
 
 
 HASHED = (
@@ -142,12 +159,10 @@ def append_in(
     stored: list[Draft] = []
     # the first statement takes the chain-head lock: the row lock on PostgreSQL, the
     # database write lock on SQLite (a write before any read: no stale snapshot)
-    seq, prev = session.execute(
-        update(DecisionChain)
-        .where(col(DecisionChain.id) == 1)
-        .values(last_seq=DecisionChain.last_seq)
-        .returning(col(DecisionChain.last_seq), col(DecisionChain.last_hash))
-    ).one()
+    # Core statements on the session's connection throughout: the ORM's bulk and compile layers cost
+    # more CPU than the statements themselves here
+    connection = session.connection()
+    seq, prev = connection.execute(_TAKE_HEAD).one()
     batch_keys: dict[tuple[str, str], Draft] = {}
     decisions: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
@@ -208,15 +223,17 @@ def append_in(
     # plain INSERTs, many rows per statement: the ORM's unit of work cost more CPU than the
     # statements themselves, CPU the writer thread takes from the event loop (one GIL)
     if decisions:
-        session.execute(insert(DECISION_TABLE), decisions)
+        connection.execute(_INSERT_DECISIONS, decisions)
     if keys:
-        session.execute(insert(IDEMPOTENCY_TABLE), keys)
+        connection.execute(_INSERT_KEYS, keys)
     if links:
-        session.execute(insert(LINK_TABLE), links)
-    session.execute(update(DecisionChain).where(col(DecisionChain.id) == 1).values(last_seq=seq, last_hash=prev))
+        connection.execute(_INSERT_LINKS, links)
+    connection.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
     for draft in stored:
         for effect in draft.effects:
             effect(session)
+    # the rows the effects queued (screening versions, events: app.db.add_row), one INSERT per table
+    flush_rows(session)
     return results
 
 

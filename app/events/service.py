@@ -8,16 +8,29 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any, Literal, get_args
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from ulid import ULID
 
 from app import clock
+from app.db import add_row
 from app.events.models import Event, EventHead
 
-__all__ = ["EVENT_TYPES", "Event", "EventType", "Signal", "append", "document", "find", "head_seq", "next_for", "page"]
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "EventType",
+    "Signal",
+    "add",
+    "append",
+    "document",
+    "find",
+    "head_seq",
+    "next_for",
+    "page",
+]
 
 EventType = Literal[
     "screening.created",
@@ -40,30 +53,50 @@ def append(session: Session, type_: EventType, data: dict[str, Any], subject: st
     before the commit (``_write_head``): a group commit of many screenings made one UPDATE per event,
     and each statement is a wait for the GIL in the writer thread.
     """
+    event = Event(**_row(session, type_, data, subject))
+    session.add(event)
+    return event
+
+
+def add(session: Session, type_: EventType, data: dict[str, Any], subject: str | None = None) -> int:
+    """``append`` for a busy path (every stored screening): the event is a plain row written with the
+    transaction's other events in one multi-row INSERT before the commit (``app.db.add_row``), not an
+    ORM object. Same numbering, same transaction; not visible to queries before the commit.
+    Returns its number."""
+    row = _row(session, type_, data, subject)
+    add_row(session, EVENT_TABLE, row)
+    return int(row["seq"])
+
+
+EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
+HEAD_TABLE: Table = EventHead.__table__  # type: ignore[attr-defined]
+_TAKE_NUMBER = (
+    update(HEAD_TABLE)
+    .where(HEAD_TABLE.c.id == 1)
+    .values(last_seq=HEAD_TABLE.c.last_seq + 1)
+    .returning(HEAD_TABLE.c.last_seq)
+)
+_SET_HEAD = update(HEAD_TABLE).where(HEAD_TABLE.c.id == 1).values(last_seq=bindparam("new_seq"))
+
+
+def _row(session: Session, type_: EventType, data: dict[str, Any], subject: str | None) -> dict[str, Any]:
     pending: list[int] | None = session.info.get(_HEAD)
     if pending is None:
         # no autoflush: the caller's pending rows are written once, at its commit
         with session.no_autoflush:
-            seq = session.execute(
-                update(EventHead)
-                .where(col(EventHead.id) == 1)
-                .values(last_seq=EventHead.last_seq + 1)
-                .returning(col(EventHead.last_seq))
-            ).scalar_one()
+            seq = session.connection().execute(_TAKE_NUMBER).scalar_one()
         session.info[_HEAD] = [seq, seq]  # [number taken from the row, last number given]
     else:
         pending[1] += 1
         seq = pending[1]
-    event = Event(
-        seq=seq,
-        id=f"msg_{ULID()}",
-        type=type_,
-        created_at=clock.now(),
-        subject=subject,
-        payload=json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
-    )
-    session.add(event)
-    return event
+    return {
+        "seq": seq,
+        "id": f"msg_{ULID()}",
+        "type": type_,
+        "created_at": clock.now(),
+        "subject": subject,
+        "payload": json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
+    }
 
 
 _HEAD = "chipclass.event_head"
@@ -74,7 +107,7 @@ def _write_head(session: Session) -> None:
     pending = session.info.get(_HEAD)
     if pending is not None and pending[1] != pending[0]:
         with session.no_autoflush:
-            session.execute(update(EventHead).where(col(EventHead.id) == 1).values(last_seq=pending[1]))
+            session.connection().execute(_SET_HEAD, {"new_seq": pending[1]})
     session.info.pop(_HEAD, None)
 
 

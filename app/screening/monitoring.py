@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from ulid import ULID
 
 from app import clock
 from app.canonical import canonical
+from app.db import add_row
 from app.decisions.service import Draft, append_many, request_of, responses
 from app.errors import DomainError, field_error
 from app.events import service as events
@@ -41,6 +42,8 @@ from app.screening.schemas import (
 
 log = logging.getLogger("chipclass.monitoring")
 OPEN, CLOSED_STATUSES = "open", ("shipped", "cancelled", "expired")
+VERSION_TABLE: Table = ScreeningVersion.__table__  # type: ignore[attr-defined]
+MONITOR_TABLE: Table = ScreeningMonitor.__table__  # type: ignore[attr-defined]
 
 
 class AlreadyHandled(Exception):
@@ -71,36 +74,43 @@ def created(result: ScreeningResponse, api_key_id: str | None, revision: int, to
     kept open, and its ``screening.created`` event."""
 
     def effect(session: Session) -> None:
+        # plain rows, one multi-row INSERT per table for the writer's whole group (app.db.add_row)
         assert result.id is not None
         at = now()
-        session.add(
-            ScreeningVersion(
-                decision_id=result.id,
-                screening_id=result.id,
-                version=1,
-                reference=result.reference,
-                api_key_id=api_key_id,
-                outcome=result.outcome,
-                created_at=at,
-            )
+        add_row(
+            session,
+            VERSION_TABLE,
+            {
+                "decision_id": result.id,
+                "screening_id": result.id,
+                "version": 1,
+                "reference": result.reference,
+                "api_key_id": api_key_id,
+                "outcome": result.outcome,
+                "created_at": at,
+            },
         )
         if result.open_until is not None:
-            session.add(
-                ScreeningMonitor(
-                    screening_id=result.id,
-                    api_key_id=api_key_id,
-                    reference=result.reference,
-                    status=OPEN,
-                    open_until=result.open_until,
-                    version=1,
-                    latest_decision_id=result.id,
-                    outcomes=json.dumps(_outcomes(result), sort_keys=True),
-                    checked_revision=revision,
-                    checked_on=today,
-                    created_at=at,
-                )
+            add_row(
+                session,
+                MONITOR_TABLE,
+                {
+                    "screening_id": result.id,
+                    "api_key_id": api_key_id,
+                    "reference": result.reference,
+                    "status": OPEN,
+                    "open_until": result.open_until,
+                    "version": 1,
+                    "latest_decision_id": result.id,
+                    "outcomes": json.dumps(_outcomes(result), sort_keys=True),
+                    "checked_revision": revision,
+                    "checked_on": today,
+                    "created_at": at,
+                    "closed_at": None,
+                    "close_reason": None,
+                },
             )
-        events.append(
+        events.add(
             session,
             "screening.created",
             {
