@@ -31,6 +31,7 @@ from app.db import make_engine, session_scope
 from app.decisions.router import router as decisions_router
 from app.decisions.service import DecisionWriter
 from app.deps import RateLimiter
+from app.direct import DirectRoutes
 from app.errors import install
 from app.events import service as events
 from app.events.router import router as events_router
@@ -45,6 +46,7 @@ from app.regulations.router import router as regulations_router
 from app.regulations.service import seed
 from app.regulations.snapshot import SnapshotStore
 from app.screening import monitoring
+from app.screening.router import DIRECT
 from app.screening.router import router as screening_router
 from app.testhooks import HoldGate
 from app.ui.router import router as ui_router
@@ -300,7 +302,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.test_hold_dir is not None:  # tests only; Settings refuses it in production
         app.add_middleware(HoldGate, directory=settings.test_hold_dir)
     app.add_middleware(
-        EdgeMiddleware, max_body=settings.max_body_bytes, telemetry=telemetry, prepared=PreparedAnswers(app)
+        EdgeMiddleware,
+        max_body=settings.max_body_bytes,
+        telemetry=telemetry,
+        prepared=PreparedAnswers(app),
+        direct=DirectRoutes(app, DIRECT),
     )
 
     return app

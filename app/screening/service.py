@@ -371,7 +371,8 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         lines=lines,
         warnings=list(dict.fromkeys(list(selection.warnings) + dest_warnings)),
         provenance=Provenance(
-            rulesets=list(selection.refs),
+            # the rulesets' references (with their citations) are the same for the snapshot's life
+            rulesets=list(snap.remember(("refs", ids), lambda: selection.refs)),
             data_version=snap.data_version,
             as_of=on,
             evaluated_at=now,
