@@ -6,12 +6,16 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.impact.service import Proposal
+    from app.regulations.snapshot import SnapshotStore
 
 cli = typer.Typer(
     help="chipclass: export-control classification and screening for AI accelerators", no_args_is_help=True
@@ -19,11 +23,13 @@ cli = typer.Typer(
 keys_cli = typer.Typer(help="Manage API keys", no_args_is_help=True)
 decisions_cli = typer.Typer(help="The decision log", no_args_is_help=True)
 reference_cli = typer.Typer(help="Stored reference data that does not load: see it, retire it", no_args_is_help=True)
+changes_cli = typer.Typer(help="The reference-data change log", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(decisions_cli, name="decisions")
 catalog_cli = typer.Typer(help="The accelerator catalog as CSV (or YAML) in and out", no_args_is_help=True)
 cli.add_typer(catalog_cli, name="catalog")
 cli.add_typer(reference_cli, name="reference")
+cli.add_typer(changes_cli, name="changes")
 
 
 @cli.callback()
@@ -214,6 +220,132 @@ def decisions_verify() -> None:
 
     result = verify(make_engine(get_settings()))
     typer.echo(json.dumps(result.model_dump(), indent=2))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _read_document(path: Path) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        typer.echo(f"error: cannot read {path}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _fail(problems: list[tuple[str, str]]) -> NoReturn:
+    for pointer, detail in problems:
+        typer.echo(f"rejected: {pointer}: {detail}", err=True)
+    typer.echo("nothing was stored", err=True)
+    raise typer.Exit(2)
+
+
+def _proposal(path: Path) -> Proposal:
+    from app.impact import service as impact
+    from app.regulations import validation
+
+    try:
+        return impact.parse_proposal(_read_document(path))
+    except impact.ImpactError as exc:
+        _fail([(exc.pointer, str(exc))])
+    except ValidationError as exc:
+        _fail([("/" + "/".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()])
+    except validation.DocumentRejected as exc:
+        _fail([(p.pointer, p.detail) for p in exc.problems])
+
+
+def _snapshot_store() -> SnapshotStore:
+    from app.db import make_engine
+    from app.regulations import loader
+    from app.regulations.snapshot import SnapshotStore
+
+    store = SnapshotStore(make_engine(get_settings()), loader.read_reference_files())
+    store.refresh(force=True)
+    return store
+
+
+@cli.command()
+def impact(
+    file: Annotated[Path, typer.Argument(help="A ruleset, Country Group change or catalog entry (YAML or JSON)")],
+    on: Annotated[Optional[str], typer.Option("--on", help="YYYY-MM-DD (default: its effective date)")] = None,
+) -> None:
+    """What a proposed change would do (dry run): ECCNs, licences by destination and buyer, screenings."""
+    from app.clock import today
+    from app.impact import service
+    from app.regulations import validation
+
+    proposal = _proposal(file)
+    store = _snapshot_store()
+    try:
+        when = date.fromisoformat(on) if on else None
+    except ValueError:
+        _fail([("--on", f"{on!r} is not a date (YYYY-MM-DD)")])
+    try:
+        comparison = service.of_proposal(store.current, store.files, proposal, when, today())
+    except validation.DocumentRejected as exc:
+        _fail([(p.pointer, p.detail) for p in exc.problems])
+    except service.ImpactError as exc:
+        _fail([(exc.pointer, str(exc))])
+    shots = service.screenings(store.engine, comparison, limit=1000)
+    for line in service.table(comparison, shots):
+        typer.echo(line)
+
+
+@changes_cli.command("add")
+def changes_add(
+    file: Annotated[Path, typer.Argument(help="A ruleset, Country Group change or catalog entry (YAML or JSON)")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the change log)")],
+    retroactive: Annotated[bool, typer.Option(help="Acknowledge an effective date before today")] = False,
+) -> None:
+    """Store a reference document (validated like the admin API) and record it as actor `cli`."""
+    from app.catalog.schemas import AcceleratorCreate
+    from app.changes.service import CLI, ChangeLogError
+    from app.clock import today
+    from app.errors import DomainError
+    from app.regulations import service, validation
+    from app.regulations.schemas import RulesetDoc
+
+    proposal = _proposal(file)
+    store = _snapshot_store()
+    request = service.ChangeRequest(CLI, reason, retroactive)
+    try:
+        if isinstance(proposal, RulesetDoc):
+            change = service.add_ruleset(store.engine, store.files, proposal, request, today())
+        elif isinstance(proposal, AcceleratorCreate):
+            _fail([("/", "catalog entries are written with `chipclass catalog import` (not in the change log yet)")])
+        else:
+            change = service.add_group_change(store.engine, store.files, proposal, request, today())
+    except validation.DocumentRejected as exc:
+        _fail([(p.pointer, p.detail) for p in exc.problems])
+    except (DomainError, ChangeLogError) as exc:
+        _fail([(getattr(exc, "pointer", "/") or "/", str(exc))])
+    typer.echo(f"recorded change {change.id} ({change.kind} {change.subject})")
+
+
+@changes_cli.command("list")
+def changes_list(
+    kind: Annotated[Optional[str], typer.Option(help="ruleset, country_group_change or accelerator")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """The newest changes: when, kind, subject, who, why."""
+    from app.changes import service
+    from app.db import make_engine
+
+    rows, _ = service.page(make_engine(get_settings()), limit=limit, kind=kind)
+    for c in rows:
+        who = f"{c.actor_name} ({c.actor_id})" if c.actor_id else c.actor_name
+        typer.echo(f"{c.created_at:%Y-%m-%d %H:%M}\t{c.id}\t{c.kind}\t{c.subject}\t{who}\t{c.reason}")
+
+
+@changes_cli.command("verify")
+def changes_verify() -> None:
+    """Check the change log's hash chain; exit 1 and name the first broken link if any."""
+    from app.changes.service import verify
+    from app.db import make_engine
+
+    result = verify(make_engine(get_settings()))
+    typer.echo(json.dumps(result.__dict__, indent=2))
     if not result.ok:
         raise typer.Exit(1)
 

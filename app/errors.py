@@ -49,6 +49,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "undetermined": (422, "The spec lacks a figure that decides the answer"),
     "idempotency_key_reused": (422, "Idempotency-Key reused with a different request"),
     "invalid_ruleset": (422, "Ruleset is not valid"),
+    "retroactive_change": (422, "The change takes effect before today; confirm with retroactive: true and a reason"),
+    "unknown_change": (404, "Unknown change"),
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable; retry later"),

@@ -25,6 +25,7 @@ from app import clock, docs, migrate
 from app.answers import PreparedAnswers
 from app.catalog.router import csv_router as catalog_csv_router
 from app.catalog.router import router as catalog_router
+from app.changes.router import router as changes_router
 from app.clock import SYSTEM, Clock
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
@@ -36,6 +37,7 @@ from app.errors import install
 from app.events import service as events
 from app.events.router import router as events_router
 from app.failures import failures
+from app.impact.router import router as impact_router
 from app.keys.router import router as keys_router
 from app.keys.service import KeyVerifier, add_key, has_any_key
 from app.observability import EdgeMiddleware, Telemetry, configure_logging, probe_loop_lag, settle_heap, watch_gc
@@ -291,7 +293,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         catalog_router,
         catalog_csv_router,
         regulations_router,
+        impact_router,
         decisions_router,
+        changes_router,
         events_router,
         webhooks_router,
         keys_router,

@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic (``alembic/env.py``)."""
 
 from app.catalog.models import Accelerator
+from app.changes.models import ChangeChain, ReferenceChange
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.events.models import Event, EventHead
 from app.keys.models import ApiKey
@@ -12,6 +13,7 @@ from app.webhooks.models import WebhookDelivery, WebhookSubscription
 __all__ = [
     "Accelerator",
     "ApiKey",
+    "ChangeChain",
     "CountryGroupChange",
     "Decision",
     "DecisionChain",
@@ -19,6 +21,7 @@ __all__ = [
     "Event",
     "EventHead",
     "IdempotencyRecord",
+    "ReferenceChange",
     "ReferenceState",
     "RulesetRevision",
     "ScreeningMonitor",

@@ -20,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from app import stored
 from app.catalog.schemas import AcceleratorCreate
 from app.catalog.service import parse_shipped
+from app.decimals import ThresholdDecimal
 from app.regulations.schemas import CitationDoc, CountrySetDoc, GroupChangeDoc, ItemScopeDoc, RulesetDoc
 from app.rules import book
 from app.rules.metrics import METRICS
@@ -40,6 +41,8 @@ class DefinitionsDoc(BaseModel):
     eccn_order: list[str]
     assembly_eccns: dict[str, str]
     review_policy_order: list[str]
+    license_exceptions: dict[str, str]
+    plausible_maximum: dict[str, ThresholdDecimal]
 
 
 class AliasDoc(BaseModel):
@@ -113,7 +116,7 @@ def citation(doc: CitationDoc) -> book.Citation:
     return book.Citation(doc.source, doc.source_kind, doc.url, doc.document, doc.note)
 
 
-def _condition(raw: tuple[Any, ...]) -> book.Condition:
+def condition(raw: tuple[Any, ...]) -> book.Condition:
     metric, op, value = raw
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}: the metrics are {', '.join(METRICS)}")
@@ -127,7 +130,7 @@ def _condition(raw: tuple[Any, ...]) -> book.Condition:
 def _scope(doc: ItemScopeDoc) -> book.ItemScope:
     return book.ItemScope(
         eccns=tuple(doc.eccns),
-        any_of=tuple(tuple(_condition(c) for c in conds) for conds in doc.any_of),
+        any_of=tuple(tuple(condition(c) for c in conds) for conds in doc.any_of),
         all_items=doc.all_items,
     )
 
@@ -182,10 +185,10 @@ def ruleset(doc: RulesetDoc, effective_to: date | None) -> book.Ruleset:
         enforced=doc.enforced,
         source_kind=doc.source_kind,
         citations=tuple(citation(c) for c in doc.citations),
-        clauses=tuple(book.Clause(c.id, c.eccn, c.text, tuple(_condition(x) for x in c.all)) for c in cls.clauses)
+        clauses=tuple(book.Clause(c.id, c.eccn, c.text, tuple(condition(x) for x in c.all)) for c in cls.clauses)
         if cls
         else (),
-        notes=tuple(book.Note(n.id, n.text, tuple(_condition(x) for x in n.all)) for n in cls.notes) if cls else (),
+        notes=tuple(book.Note(n.id, n.text, tuple(condition(x) for x in n.all)) for n in cls.notes) if cls else (),
         destination_rules=tuple(
             book.DestinationRule(
                 id=r.id,
@@ -266,6 +269,8 @@ def definitions(doc: DefinitionsDoc) -> book.Definitions:
         assembly_eccns=MappingProxyType(dict(doc.assembly_eccns)),
         review_policy_order=tuple(doc.review_policy_order),
         citation=citation(doc.citation),
+        license_exceptions=MappingProxyType(dict(doc.license_exceptions)),
+        plausible_maximum=MappingProxyType({k: Fraction(v) for k, v in doc.plausible_maximum.items()}),
     )
 
 

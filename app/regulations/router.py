@@ -8,25 +8,30 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from app import clock
+from app.changes.schemas import ChangeReceipt
+from app.changes.service import Actor, ReferenceChange
 from app.deps import Admin, AsOfQuery, Reader, SnapshotDep, StoreDep
 from app.errors import responses
 from app.http import cached_json
+from app.impact import service as impact
 from app.regulations import service
 from app.regulations.schemas import (
     CountryDetail,
     CountryList,
-    GroupChangeDoc,
+    GroupChangeCreated,
     GroupChangeList,
-    RulesetDoc,
+    GroupChangeSubmission,
+    RulesetCreated,
     RulesetList,
     RulesetRead,
     RulesetRevisionList,
+    RulesetSubmission,
 )
 from app.vocabulary import COUNTRY_PATTERN, GROUP_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["reference"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "not_ready")
-WRITE = responses("conflict", "invalid_ruleset", "payload_too_large", "unsupported_media_type")
+WRITE = responses("conflict", "invalid_ruleset", "retroactive_change", "payload_too_large", "unsupported_media_type")
 
 
 @router.get("/rulesets", operation_id="list_rulesets", response_model=RulesetList, responses=COMMON)
@@ -66,16 +71,31 @@ async def list_ruleset_revisions(
     "/rulesets",
     operation_id="create_ruleset",
     status_code=status.HTTP_201_CREATED,
-    response_model=RulesetRead,
+    response_model=RulesetCreated,
     responses={**COMMON, **WRITE},
 )
-async def create_ruleset(body: RulesetDoc, store: StoreDep, _: Admin) -> RulesetRead:
-    """Add a ruleset version (validated: well-formed clauses, a citation, no overlap within its
-    family). Existing rulesets are never edited; end an open one with `supersedes`. Every replica
-    uses it within the reload interval; this one at once."""
-    await run_in_threadpool(service.add_ruleset, store.engine, store.files, body)
+async def create_ruleset(body: RulesetSubmission, store: StoreDep, principal: Admin) -> RulesetCreated:
+    """Add a ruleset version. Fail closed: every code must be one the engine knows (422 naming the
+    field and the allowed values), figures plausible, conditions satisfiable, dates sane, no overlap
+    within its family. An effective date before today needs `retroactive: true`; the answer then
+    carries the change's impact. The change is recorded (who, when, `reason`) with the ruleset.
+    Existing rulesets are never edited; end an open one with `supersedes`."""
+    doc = body.document()
+    request = service.ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
+    change = await run_in_threadpool(service.add_ruleset, store.engine, store.files, doc, request, clock.today())
     await run_in_threadpool(store.refresh)
-    return service.get_ruleset(store.current, body.id)
+    receipt = await _receipt(store, change)
+    return RulesetCreated(**service.get_ruleset(store.current, body.id).model_dump(), **receipt.model_dump())
+
+
+async def _receipt(store: StoreDep, change: ReferenceChange) -> ChangeReceipt:
+    """The change id, and for a retroactive change what it did on its effective date."""
+    if not change.retroactive:
+        return ChangeReceipt(change_id=change.id)
+    comparison = await run_in_threadpool(
+        impact.of_change, store.engine, store.current, store.files, change.id, None, clock.today()
+    )
+    return ChangeReceipt(change_id=change.id, impact=impact.to_result(comparison.impact))
 
 
 @router.get(
@@ -92,14 +112,20 @@ async def list_country_group_changes(request: Request, snap: SnapshotDep, _: Rea
     "/country-group-changes",
     operation_id="create_country_group_change",
     status_code=status.HTTP_201_CREATED,
-    response_model=GroupChangeDoc,
+    response_model=GroupChangeCreated,
     responses={**COMMON, **WRITE},
 )
-async def create_country_group_change(body: GroupChangeDoc, store: StoreDep, _: Admin) -> GroupChangeDoc:
-    """Record a dated Country Group change (add or remove), with its citation."""
-    await run_in_threadpool(service.add_group_change, store.engine, store.files, body)
+async def create_country_group_change(
+    body: GroupChangeSubmission, store: StoreDep, principal: Admin
+) -> GroupChangeCreated:
+    """Record a dated Country Group change (add or remove), with its citation and the reason; a
+    known group, a real ISO country, a sane date (`retroactive: true` before today)."""
+    doc = body.document()
+    request = service.ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
+    change = await run_in_threadpool(service.add_group_change, store.engine, store.files, doc, request, clock.today())
     await run_in_threadpool(store.refresh)
-    return body
+    receipt = await _receipt(store, change)
+    return GroupChangeCreated(**doc.model_dump(), **receipt.model_dump())
 
 
 @router.get("/countries", operation_id="list_countries", response_model=CountryList, responses=COMMON)

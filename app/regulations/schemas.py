@@ -7,11 +7,13 @@ values, at least one citation, a sane effective range.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
+from app.changes.schemas import ChangeFields, ChangeReceipt
 from app.decimals import ThresholdDecimal
+from app.rules.vocabulary import FLAG_METRICS, SET_METRICS, allowed
 from app.text import NO_CONTROLS, NoControls
 from app.vocabulary import (
     ALL_TRANSACTIONS,
@@ -36,7 +38,9 @@ NumericMetric = Literal[
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.()_: -]{0,79}$")]
 Eccn = Annotated[str, StringConstraints(pattern=r"^[0-9][A-Z][0-9]{3}(\.[a-z])?$")]
 
-NumericCondition = tuple[NumericMetric, Literal[">=", ">", "<", "<=", "=="], ThresholdDecimal]
+NumericOperator = Literal[">=", ">", "<", "<=", "=="]
+NUMERIC_OPERATORS: tuple[str, ...] = get_args(NumericOperator)
+NumericCondition = tuple[NumericMetric, NumericOperator, ThresholdDecimal]
 FlagCondition = tuple[Literal["datacenter"], Literal["=="], StrictBool]
 SetCondition = tuple[
     Literal["eccn", "kind"],
@@ -46,7 +50,23 @@ SetCondition = tuple[
         Field(min_length=1, max_length=20),
     ],
 ]
-Condition = NumericCondition | FlagCondition | SetCondition
+
+
+def _known_metric(value: object) -> object:
+    """Name an unknown metric or an operator that does not fit it once, with the allowed values,
+    instead of one error per union branch."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        numeric = get_args(NumericMetric)
+        known = (*numeric, *FLAG_METRICS, *SET_METRICS)
+        if value[0] not in known:
+            raise ValueError(f"{value[0]!r} is not a metric the engine knows; allowed: {allowed(known)}")
+        ops = NUMERIC_OPERATORS if value[0] in numeric else ("==",) if value[0] in FLAG_METRICS else ("in",)
+        if len(value) > 1 and value[1] not in ops:
+            raise ValueError(f"operator {value[1]!r} does not fit {value[0]}; allowed: {allowed(ops)}")
+    return value
+
+
+Condition = Annotated[NumericCondition | FlagCondition | SetCondition, BeforeValidator(_known_metric)]
 Conditions = Annotated[list[Condition], Field(min_length=1, max_length=20)]
 
 _strict = ConfigDict(extra="forbid")
@@ -275,6 +295,50 @@ class GroupChangeDoc(BaseModel):
     citation: CitationDoc
 
 
+def _example_with_reason(model: type[BaseModel], reason: str) -> dict[str, Any]:
+    extra: Any = model.model_config.get("json_schema_extra")
+    return {**extra["examples"][0], "reason": reason}
+
+
+class RulesetSubmission(RulesetDoc, ChangeFields):
+    """A ruleset to add, with the reason for the change (recorded in the change log)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_example_with_reason(RulesetDoc, "92 FR 1 published today; EXP-1234")]},
+    )
+
+    def document(self) -> RulesetDoc:
+        return RulesetDoc.model_validate(self.model_dump(exclude=set(ChangeFields.model_fields)))
+
+
+class GroupChangeSubmission(GroupChangeDoc, ChangeFields):
+    """A Country Group change to record, with the reason for the change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "group": "D:5",
+                    "country": "MY",
+                    "action": "add",
+                    "effective": "2030-01-01",
+                    "citation": {"source": "BIS rule adding Malaysia to D:5", "source_kind": "regulation"},
+                    "reason": "Published today; ticket EXP-1235",
+                }
+            ]
+        },
+    )
+
+    def document(self) -> GroupChangeDoc:
+        return GroupChangeDoc.model_validate(self.model_dump(exclude=set(ChangeFields.model_fields)))
+
+
+class GroupChangeCreated(GroupChangeDoc, ChangeReceipt):
+    """The recorded Country Group change, its change-log id and (if retroactive) its impact."""
+
+
 # --- responses -----------------------------------------------------------------------------------
 
 
@@ -293,6 +357,10 @@ class RulesetSummary(BaseModel):
 class RulesetRead(RulesetDoc):
     effective_to_derived: date | None = Field(description="End date after applying `supersedes` links")
     superseded_by: str | None
+
+
+class RulesetCreated(RulesetRead, ChangeReceipt):
+    """The stored ruleset, its change-log id and (if retroactive) its impact."""
 
 
 class RulesetList(BaseModel):

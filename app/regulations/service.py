@@ -19,9 +19,11 @@ from sqlmodel import Session, col, select
 from app import clock, revision
 from app.canonical import canonical, sha256
 from app.catalog.service import seed_catalog
+from app.changes import service as changelog
 from app.decisions.service import ruleset_used
 from app.errors import DomainError
-from app.regulations import loader
+from app.regulations import loader, validation
+from app.regulations.loader import COUNTRY_NAMES, ReferenceFiles, build_book
 from app.regulations.models import CountryGroupChange, RulesetRevision, StoredRuleset
 from app.regulations.schemas import (
     CitationDoc,
@@ -39,6 +41,13 @@ from app.regulations.schemas import (
     RulesetSummary,
 )
 from app.regulations.snapshot import Snapshot
+from app.regulations.validation import (
+    DocumentRejected,
+    check_accelerator,
+    check_group_change,
+    check_ruleset,
+    reference_vocabulary,
+)
 from app.vocabulary import in_force
 
 log = logging.getLogger("chipclass.reference")
@@ -83,12 +92,45 @@ class SeedReport:
         )
 
 
+def check_shipped(files: loader.ReferenceFiles, today: date) -> None:
+    """Shipped documents pass the same checks as posted ones (retroactive by nature: they are
+    the published history)."""
+    vocab = validation.reference_vocabulary(files)
+    problems: list[validation.Problem] = []
+    for i, doc in enumerate(files.rulesets):
+        found = validation.check_ruleset(doc, vocab, files.rulesets, today)
+        problems += [validation.Problem(f"/rulesets/{i}{p.pointer}", p.detail) for p in found]
+    for i, change in enumerate(files.group_changes):
+        others = [c for c in files.group_changes if c is not change]
+        found = validation.check_group_change(change, vocab, files, others, today)
+        problems += [validation.Problem(f"/group_changes/{i}{p.pointer}", p.detail) for p in found]
+    for i, item in enumerate(files.accelerators):
+        found = validation.check_accelerator(item, vocab)
+        problems += [validation.Problem(f"/accelerators/{i}{p.pointer}", p.detail) for p in found]
+    if problems:
+        raise validation.DocumentRejected("validation_error", problems)
+
+
 def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
-    """Bring the database up to the shipped reference data; safe to run any number of times."""
+    """Bring the database up to the shipped reference data; safe to run any number of times.
+
+    Each ruleset and Country Group change added or updated is recorded in the change log (actor
+    ``seed``, the shipped version as the reason) in the same transaction.
+    """
     report = SeedReport()
     now = clock.now()
+    check_shipped(files, now.date())
+    reason = f"shipped reference data {files.version}"
     with Session(engine) as session:
         rev = revision.bump(session)
+
+        def note(kind: changelog.ChangeKind, subject: str, document: dict[str, object], effective: date | None) -> None:
+            retro = effective is not None and effective < now.date()
+            changelog.record(
+                session, kind, changelog.SEED, reason, document,
+                subject=subject, effective=effective, retroactive=retro, revision=rev,
+            )  # fmt: skip
+
         stored = {r.id: r for r in session.exec(select(StoredRuleset))}
         for doc in files.rulesets:
             digest = content_hash(doc)
@@ -96,6 +138,7 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
             if row is None:
                 session.add(_ruleset_row(doc, digest, now))
                 report.rulesets_added.append(doc.id)
+                note("ruleset", doc.id, doc.model_dump(mode="json"), doc.effective_from)
             elif row.content_hash != digest:
                 since = row.created_at
                 if ruleset_used(session, doc.id):
@@ -114,11 +157,14 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
                 for key, value in _ruleset_row(doc, digest, since).model_dump().items():
                     setattr(row, key, value)
                 session.add(row)
+                note("ruleset", doc.id, doc.model_dump(mode="json"), doc.effective_from)
         existing = {(c.group, c.country, c.action, c.effective) for c in session.exec(select(CountryGroupChange))}
         for change in files.group_changes:
             if (change.group, change.country, change.action, change.effective) not in existing:
                 session.add(_change_row(change, now))
                 report.group_changes_added += 1
+                subject = group_change_subject(change)
+                note("country_group_change", subject, change.model_dump(mode="json"), change.effective)
         catalog = seed_catalog(session, files.accelerators, files.version, now)
         report.accelerators_added, report.accelerators_updated = catalog.added, catalog.updated
         report.accelerators_kept = catalog.kept
@@ -204,43 +250,85 @@ def _change_row(change: GroupChangeDoc, now: datetime) -> CountryGroupChange:
     )
 
 
-def add_ruleset(engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc) -> None:
-    """Blocking: store a new ruleset version after validating it against every stored one."""
-    with Session(engine) as session:
+__all__ = [
+    "COUNTRY_NAMES",
+    "DocumentRejected",
+    "ReferenceFiles",
+    "build_book",
+    "check_accelerator",
+    "check_group_change",
+    "check_ruleset",
+    "reference_vocabulary",
+]
+
+
+def group_change_subject(change: GroupChangeDoc) -> str:
+    return f"{change.group} {change.country} {change.action} {change.effective.isoformat()}"
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """Who asks for a change and why; ``retroactive`` acknowledges an effective date before today."""
+
+    actor: changelog.Actor
+    reason: str
+    retroactive: bool = False
+
+
+def _reject(code: str, problems: list[validation.Problem]) -> None:
+    if problems:
+        raise validation.DocumentRejected(code, problems)
+
+
+def add_ruleset(
+    engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc, request: ChangeRequest, today: date
+) -> changelog.ReferenceChange:
+    """Blocking: validate (fail closed), store and record a new ruleset in one transaction."""
+    vocab = validation.reference_vocabulary(files)
+    with Session(engine, expire_on_commit=False) as session:
         rev = revision.bump(session)
         if session.get(StoredRuleset, doc.id) is not None:
             raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
         docs, changes = _stored(session)
+        _reject("invalid_ruleset", validation.check_ruleset(doc, vocab, docs, today, retroactive=request.retroactive))
         try:
             # what is stored must load again: every replica's snapshot re-reads the stored document
             loader.ruleset_document(doc)  # what is stored must load again, as replicas read it
             _validate(files, [*docs, doc], changes)
-        except loader.OverlapError as exc:
-            raise DomainError("invalid_ruleset", str(exc), "/effective_from") from exc
         except ValueError as exc:
             raise DomainError("invalid_ruleset", str(exc), "/") from exc
         session.add(_ruleset_row(doc, content_hash(doc), clock.now()))
         revision.announce(session, rev, "ruleset", [doc.id], effective_from=doc.effective_from.isoformat())
+        change = changelog.record(
+            session, "ruleset", request.actor, request.reason, doc.model_dump(mode="json"),
+            subject=doc.id, effective=doc.effective_from, retroactive=doc.effective_from < today, revision=rev,
+        )  # fmt: skip
         session.commit()
+        return change
 
 
-def add_group_change(engine: Engine, files: loader.ReferenceFiles, change: GroupChangeDoc) -> None:
+def add_group_change(
+    engine: Engine, files: loader.ReferenceFiles, change: GroupChangeDoc, request: ChangeRequest, today: date
+) -> changelog.ReferenceChange:
     """Blocking: record a dated Country Group change that keeps every membership consistent."""
-    if not loader.country_exists(change.country):
-        raise DomainError("validation_error", f"unknown country {change.country}", "/country")
-    if change.group not in files.group_base:
-        raise DomainError("validation_error", f"unknown group {change.group}", "/group")
-    with Session(engine) as session:
+    vocab = validation.reference_vocabulary(files)
+    with Session(engine, expire_on_commit=False) as session:
         rev = revision.bump(session)
         _docs, changes = _stored(session)
-        try:
-            loader.memberships(files.group_base, files.group_citation, [*changes, change])
-        except ValueError as exc:
-            raise DomainError("validation_error", str(exc), "/action") from exc
+        _reject(
+            "validation_error",
+            validation.check_group_change(change, vocab, files, changes, today, retroactive=request.retroactive),
+        )
         session.add(_change_row(change, clock.now()))
         subject = f"{change.group}:{change.country}:{change.action}"
         revision.announce(session, rev, "country_group_change", [subject], effective=change.effective.isoformat())
+        record = changelog.record(
+            session, "country_group_change", request.actor, request.reason, change.model_dump(mode="json"),
+            subject=group_change_subject(change), effective=change.effective,
+            retroactive=change.effective < today, revision=rev,
+        )  # fmt: skip
         session.commit()
+        return record
 
 
 # --- reading the current snapshot ---------------------------------------------------------------

@@ -274,6 +274,11 @@ class Definitions:
     assembly_eccns: Mapping[str, str]
     review_policy_order: tuple[str, ...]  # most restrictive first
     citation: Citation
+    license_exceptions: Mapping[str, str] = field(default_factory=dict)  # code -> name
+    plausible_maximum: Mapping[str, Fraction] = field(default_factory=dict)  # sanity ceilings, not regulation
+
+
+GROUPS_MEMO_LIMIT = 100_000  # (country, date) pairs remembered per book; cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +292,7 @@ class RuleBook:
     data_version: str
     _by_id: Mapping[str, Ruleset] = field(init=False, repr=False, compare=False)
     _by_country: Mapping[str, tuple[Membership, ...]] = field(init=False, repr=False, compare=False)
+    _groups_memo: dict[tuple[str, date], frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", MappingProxyType({r.id: r for r in self.rulesets}))
@@ -295,6 +301,7 @@ class RuleBook:
             index.setdefault(m.country, []).append(m)
         frozen = {country: tuple(rows) for country, rows in index.items()}
         object.__setattr__(self, "_by_country", MappingProxyType(frozen))
+        object.__setattr__(self, "_groups_memo", {})  # the book is immutable, so answers never go stale
 
     def ruleset(self, ruleset_id: str) -> Ruleset | None:
         return self._by_id.get(ruleset_id)
@@ -324,5 +331,12 @@ class RuleBook:
         return code, None
 
     def groups_of(self, country: str, on: date) -> frozenset[str]:
-        rows = self._by_country.get(country, ())
-        return frozenset(m.group for m in rows if m.in_force(on))
+        key = (country, on)
+        found = self._groups_memo.get(key)
+        if found is None:
+            rows = self._by_country.get(country, ())
+            found = frozenset(m.group for m in rows if m.in_force(on))
+            if len(self._groups_memo) >= GROUPS_MEMO_LIMIT:
+                self._groups_memo.clear()
+            self._groups_memo[key] = found
+        return found

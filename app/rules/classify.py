@@ -213,14 +213,25 @@ def unknown_fields(results: Iterable[ConditionResult], spec: Spec) -> set[str]:
     return out
 
 
+def holds(cond: Condition, metrics: Metrics, eccn: str | None = None) -> bool | None:
+    """Whether a condition holds (None: unknown), without the explanation ``evaluate`` writes."""
+    value: MetricValue = metrics.value(cond.metric, eccn)
+    if value is None:
+        return None
+    if isinstance(cond.value, Fraction) and isinstance(value, Fraction):
+        return _compare(value, cond.op, cond.value)
+    return value in cond.value if cond.op == "in" and isinstance(cond.value, tuple) else value == cond.value
+
+
 def in_scope(scope: ItemScope, metrics: Metrics, eccn: str | None) -> tuple[bool | None, set[str]]:
     """Whether an item falls in a rule's scope, and the spec fields that left it unknown."""
     if scope.all_items or (eccn is not None and eccn in scope.eccns):
         return True, set()
+    verdict = any_of(all_of(holds(c, metrics, eccn) for c in conds) for conds in scope.any_of)
+    if verdict is not None:
+        return verdict, set()
     results = [tuple(evaluate(c, metrics, eccn) for c in conds) for conds in scope.any_of]
-    verdict = any_of(all_of(r.met for r in conds) for conds in results)
-    missing = set().union(*(unknown_fields(r, metrics.spec) for r in results)) if verdict is None else set()
-    return verdict, missing
+    return verdict, set().union(*(unknown_fields(r, metrics.spec) for r in results))
 
 
 def _clause(clause: Clause, metrics: Metrics) -> ClauseResult:

@@ -29,7 +29,7 @@ from app.rules.classify import (
     ruleset_ref,
 )
 from app.rules.metrics import Metrics
-from app.vocabulary import Basis
+from app.vocabulary import Basis, TransactionType
 
 DISCLAIMER = (
     "Decision support for a compliance officer under the EAR as modelled in chipclass's "
@@ -50,7 +50,7 @@ class Party:
     destination: str
     headquarters: str | None = None
     parent_headquarters: str | None = None
-    transaction_type: str = "export"
+    transaction_type: TransactionType = "export"
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,9 +336,12 @@ def license_for(
             for e in reasons[0].license_exceptions
             if e.code in codes
         )
-    order = book.definitions.review_policy_order
-    policies = [r.review_policy for r in reasons if r.review_policy]
-    policy = min(policies, key=lambda p: order.index(p) if p in order else len(order)) if policies else None
+    policy, unknown = strictest_policy(book.definitions.review_policy_order, reasons)
+    warnings.extend(
+        f"Review policy {p!r} is not one the rules rank; it is treated as the most restrictive: "
+        "check the ruleset that sets it."
+        for p in unknown
+    )
     return Licensing(
         license_required=bool(reasons),
         reasons=tuple(reasons),
@@ -346,6 +349,19 @@ def license_for(
         review_policy=policy,
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def strictest_policy(order: tuple[str, ...], reasons: list[Reason]) -> tuple[str | None, list[str]]:
+    """The most restrictive review policy among the reasons, and the ones the ranking lacks.
+
+    Defence in depth: a policy the ranking does not know ranks above every known one, so a
+    typo can never make an answer less restrictive (validation refuses such documents first).
+    """
+    policies = [r.review_policy for r in reasons if r.review_policy]
+    unknown = sorted({p for p in policies if p not in order})
+    if unknown:
+        return unknown[0], unknown
+    return (min(policies, key=order.index) if policies else None), []
 
 
 def destination_warnings(

@@ -112,6 +112,8 @@ def licence_ruleset(ruleset_id: str) -> dict[str, Any]:
         "family": f"{ruleset_id}-family",
         "title": "Test: licence for 3A090.a items to FR",
         "effective_from": "2020-01-01",
+        "reason": "test: a back-dated rule, acknowledged",
+        "retroactive": True,
         "source_kind": "guidance",
         "citations": [{"source": "chipclass test", "source_kind": "guidance"}],
         "destination_rules": [
@@ -121,7 +123,7 @@ def licence_ruleset(ruleset_id: str) -> dict[str, Any]:
                 "citation": "chipclass test",
                 "items": {"eccns": ["3A090.a"]},
                 "destinations": {"countries": ["FR"]},
-                "review_policy": "case-by-case review",
+                "review_policy": "case-by-case",
             }
         ],
     }

@@ -107,6 +107,7 @@ def new_ruleset(**overrides: Any) -> dict[str, Any]:
                 "review_policy": "case-by-case",
             }
         ],
+        "reason": "test: a Malaysia rule published today",
     }
     doc.update(overrides)
     return doc
@@ -197,6 +198,7 @@ def test_country_group_change_applies_from_its_date(client: TestClient) -> None:
         "action": "add",
         "effective": "2027-03-01",
         "citation": {"source": "Test rule", "source_kind": "regulation"},
+        "reason": "test: Malaysia added to D:5",
     }
     assert client.post("/v1/country-group-changes", json=change).status_code == 201
     assert "D:5" in client.get("/v1/countries/MY", params={"as_of": "2027-03-01"}).json()["groups"]

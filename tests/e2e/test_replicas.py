@@ -46,6 +46,8 @@ def fr_licence_ruleset(ruleset_id: str) -> dict[str, object]:
         "effective_from": "2020-01-01",
         "source_kind": "guidance",
         "citations": [{"source": "chipclass replica test", "source_kind": "guidance"}],
+        "reason": "replica test: a change effective in the past, acknowledged",
+        "retroactive": True,
         "destination_rules": [
             {
                 "id": f"{ruleset_id}-fr",
@@ -53,7 +55,7 @@ def fr_licence_ruleset(ruleset_id: str) -> dict[str, object]:
                 "citation": "chipclass replica test",
                 "items": {"eccns": ["3A090.a"]},
                 "destinations": {"countries": ["FR"]},
-                "review_policy": "case-by-case review",
+                "review_policy": "case-by-case",
             }
         ],
     }

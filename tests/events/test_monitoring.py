@@ -24,6 +24,7 @@ def malaysia_rule(ruleset_id: str, effective_from: str) -> dict[str, Any]:
         "effective_from": effective_from,
         "source_kind": "regulation",
         "citations": [{"source": "Test FR citation", "source_kind": "regulation"}],
+        "reason": "test: a Malaysia rule",
         "destination_rules": [
             {
                 "id": "test-my",

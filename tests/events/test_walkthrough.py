@@ -86,6 +86,8 @@ def test_an_open_h20_order_is_superseded_when_the_letters_arrive(
 
         letters = next(r for r in loader.read_reference_files().rulesets if r.id == LETTERS)
         document = letters.model_dump(mode="json", exclude_none=True)
+        # effective before today: the change says so, and why
+        document |= {"reason": "USG letters of 2025-04-09 (8-K of 2025-04-15)", "retroactive": True}
         posted = c.post("/v1/rulesets", json=document)
         assert posted.status_code == 201, posted.text
         show("2. POST /v1/rulesets (the 2025-04-09 letters)", f"{posted.status_code} {LETTERS}")
