@@ -299,8 +299,9 @@ def changes_add(
     retroactive: Annotated[bool, typer.Option(help="Acknowledge an effective date before today")] = False,
 ) -> None:
     """Store a reference document (validated like the admin API) and record it as actor `cli`."""
+    from app.catalog import service as catalog
     from app.catalog.schemas import AcceleratorCreate
-    from app.changes.service import CLI, ChangeLogError
+    from app.changes.service import CLI, ChangeLogError, ChangeRequest
     from app.clock import today
     from app.errors import DomainError
     from app.regulations import service, validation
@@ -308,12 +309,19 @@ def changes_add(
 
     proposal = _proposal(file)
     store = _snapshot_store()
-    request = service.ChangeRequest(CLI, reason, retroactive)
+    request = ChangeRequest(CLI, reason, retroactive)
     try:
         if isinstance(proposal, RulesetDoc):
             change = service.add_ruleset(store.engine, store.files, proposal, request, today())
         elif isinstance(proposal, AcceleratorCreate):
-            _fail([("/", "catalog entries are written with `chipclass catalog import` (not in the change log yet)")])
+            check = validation.accelerator_check(store.files)
+            report = catalog.write_accelerators(
+                store.engine, [proposal], origin="admin", replace=True, check=check, change=request
+            )
+            if not report.changes:
+                typer.echo(f"accelerator {proposal.id} is unchanged: nothing recorded")
+                return
+            change = report.changes[0]
         else:
             change = service.add_group_change(store.engine, store.files, proposal, request, today())
     except validation.DocumentRejected as exc:
@@ -410,11 +418,21 @@ def catalog_export(
 @catalog_cli.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(help="A CSV export, or YAML in the shipped accelerators.yaml format")],
+    reason: Annotated[
+        Optional[str], typer.Option(help="Why (recorded in the change log with each entry); required unless --dry-run")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report per row; write nothing")] = False,
 ) -> None:
     """Add or update catalog entries from FILE, all or nothing; exit 1 (nothing written) on any problem."""
     from app.catalog.service import import_catalog, read_file
+    from app.changes.service import CLI, ChangeRequest
     from app.db import make_engine
+    from app.regulations import loader, validation
+
+    if not dry_run and not (reason or "").strip():
+        typer.echo("error: --reason is required (it is recorded in the change log); or use --dry-run", err=True)
+        raise typer.Exit(2)
+    change = ChangeRequest(CLI, reason.strip()) if reason else None
 
     try:
         raw = file.read_bytes()
@@ -425,7 +443,14 @@ def catalog_import(
     label = "checking" if dry_run else "importing"
     # a progress bar on a terminal; click prints only the label when stderr is not one
     with typer.progressbar(length=max(len(parsed.items), 1), label=f"{label} {file.name}", file=sys.stderr) as bar:
-        report = import_catalog(make_engine(get_settings()), parsed, dry_run=dry_run, progress=lambda _: bar.update(1))
+        report = import_catalog(
+            make_engine(get_settings()),
+            parsed,
+            check=validation.accelerator_check(loader.read_reference_files()),
+            change=change,
+            dry_run=dry_run,
+            progress=lambda _: bar.update(1),
+        )
     for line in report.lines():
         typer.echo(line)
     if report.problems:

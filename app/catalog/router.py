@@ -9,10 +9,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from app.catalog import exchange, service
-from app.catalog.schemas import AcceleratorCreate, AcceleratorPage, AcceleratorRead, ImportReport
+from app.catalog.schemas import AcceleratorPage, AcceleratorRead, AcceleratorSubmission, ImportReport
+from app.changes.schemas import Reason
+from app.changes.service import Actor, ChangeRequest
 from app.deps import AcceleratorIdPath, Admin, Reader, SnapshotDep, StoreDep
 from app.errors import DomainError, responses
 from app.http import CSV, cached_csv, cached_json, prefers
+from app.regulations import service as regulations
 
 router = APIRouter(prefix="/v1/accelerators", tags=["catalog"])
 csv_router = APIRouter(tags=["catalog"])
@@ -79,8 +82,12 @@ async def get_accelerator(
     response_model=AcceleratorRead,
     responses={**COMMON, **responses("conflict", "payload_too_large", "unsupported_media_type")},
 )
-async def create_accelerator(body: AcceleratorCreate, store: StoreDep, _: Admin) -> AcceleratorRead:
-    await run_in_threadpool(service.add_accelerator, store.engine, body)
+async def create_accelerator(body: AcceleratorSubmission, store: StoreDep, principal: Admin) -> AcceleratorRead:
+    """Add a catalog entry. Fail closed: known precisions, plausible figures, every figure citing a
+    source given here; recorded in the change log with who and `reason`."""
+    change = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason)
+    check = regulations.accelerator_check(store.files)
+    await run_in_threadpool(service.add_accelerator, store.engine, body.document(), check, change)
     await run_in_threadpool(store.refresh)
     return store.current.catalog.entries[body.id]
 
@@ -123,17 +130,27 @@ async def export_accelerators_csv(
 async def import_accelerators(
     request: Request,
     store: StoreDep,
-    _: Admin,
+    principal: Admin,
     dry_run: Annotated[bool, Query(description="Validate and report only; nothing is written")] = False,
+    reason: Annotated[
+        Reason | None,
+        Query(description="Why (recorded in the change log with each entry added or updated); required unless dry_run"),
+    ] = None,
 ) -> ImportReport:
     """Add or update catalog entries from a file, all or nothing; the report names each problem's row,
     column and reason. A dry run answers 200 with the report; a real import with problems is 422."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media not in IMPORT_TYPES:
         raise DomainError("unsupported_media_type", f"Send the file as {', '.join(IMPORT_TYPES)}")
+    if reason is None and not dry_run:
+        raise DomainError("validation_error", "an import needs a reason (recorded in the change log)", "/reason")
+    change = None if reason is None else ChangeRequest(Actor.api_key(principal.key_id, principal.name), reason)
     raw = await request.body()
     parsed = await run_in_threadpool(service.read_file, raw, media_type=None if media == OCTET else media)
-    result = await run_in_threadpool(service.import_catalog, store.engine, parsed, dry_run=dry_run)
+    check = regulations.accelerator_check(store.files)
+    result = await run_in_threadpool(
+        service.import_catalog, store.engine, parsed, check=check, change=change, dry_run=dry_run
+    )
     if result.committed:
         await run_in_threadpool(store.refresh)
     return service.import_answer(result)

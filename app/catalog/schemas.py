@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
+from app.changes.schemas import Reason
 from app.decimals import PositiveDecimal
 from app.text import NO_CONTROLS, NoControls
 from app.vocabulary import Short
@@ -112,27 +113,39 @@ class AcceleratorRecord(BaseModel):
     )
 
 
+EXAMPLE: dict[str, Any] = {
+    "id": "acme-x1",
+    "vendor": "Acme",
+    "model": "X1",
+    "datacenter": True,
+    "throughput": [{"precision": "fp16", "dense_tops": "200", "source": "acme-x1-datasheet"}],
+    "die_area_mm2": {"value": "600", "source": "acme-x1-datasheet"},
+    "memory_bandwidth_gbps": {"value": "2000", "source": "acme-x1-datasheet"},
+    "sources": {"acme-x1-datasheet": {"title": "Acme X1 datasheet", "kind": "vendor_datasheet"}},
+}
+
+
 class AcceleratorCreate(AcceleratorRecord):
     """A new catalog entry; its sources travel with it."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "acme-x1",
-                    "vendor": "Acme",
-                    "model": "X1",
-                    "datacenter": True,
-                    "throughput": [{"precision": "fp16", "dense_tops": "200", "source": "acme-x1-datasheet"}],
-                    "die_area_mm2": {"value": "600", "source": "acme-x1-datasheet"},
-                    "memory_bandwidth_gbps": {"value": "2000", "source": "acme-x1-datasheet"},
-                    "sources": {"acme-x1-datasheet": {"title": "Acme X1 datasheet", "kind": "vendor_datasheet"}},
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE]},
     )
     sources: Annotated[dict[SourceKey, Source], Field(min_length=1, max_length=30)]
+
+
+class AcceleratorSubmission(AcceleratorCreate):
+    """A new catalog entry to add, with the reason for the change (recorded in the change log)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{**EXAMPLE, "reason": "Datasheet v1.2 published today; EXP-9"}]},
+    )
+    reason: Reason = Field(description="Why the entry is added (the datasheet, notice or ticket behind it); recorded")
+
+    def document(self) -> AcceleratorCreate:
+        return AcceleratorCreate.model_validate(self.model_dump(exclude={"reason"}))
 
 
 class AcceleratorRead(AcceleratorCreate):

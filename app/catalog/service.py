@@ -34,6 +34,8 @@ from app.catalog.schemas import (
     UsAvailability,
 )
 from app.catalog.schemas import ImportReport as ImportReportOut
+from app.changes import service as changelog
+from app.changes.service import ChangeRequest, ReferenceChange
 from app.errors import DomainError, FieldProblem, field_error
 from app.rules import book
 
@@ -170,6 +172,7 @@ class SeedResult:
     added: int = 0
     updated: int = 0
     kept: list[str] = field(default_factory=list)
+    written: list[AcceleratorCreate] = field(default_factory=list)  # added or updated, for the change log
 
 
 def seed_catalog(session: Session, items: Iterable[AcceleratorCreate], data_version: str, now: datetime) -> SeedResult:
@@ -183,6 +186,7 @@ def seed_catalog(session: Session, items: Iterable[AcceleratorCreate], data_vers
         if row is None:
             session.add(_row(item, data_version, now))
             result.added += 1
+            result.written.append(item)
         elif row.document != document:
             if row.data_version in ORIGINS:
                 result.kept.append(item.id)
@@ -190,6 +194,7 @@ def seed_catalog(session: Session, items: Iterable[AcceleratorCreate], data_vers
             _update(row, item, document, data_version)
             session.add(row)
             result.updated += 1
+            result.written.append(item)
     return result
 
 
@@ -206,6 +211,22 @@ class WriteReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    changes: list[ReferenceChange] = field(default_factory=list)  # the change-log records written
+
+
+AcceleratorCheck = Callable[[AcceleratorCreate], Sequence[FieldProblem]]
+"""The fail-closed check of one entry against the engine's vocabulary and plausibility ceilings
+(``app.regulations.validation.accelerator_check``): the problems, each with its pointer."""
+
+
+def _check_vocabulary(items: Sequence[AcceleratorCreate], check: AcceleratorCheck, prefix: bool) -> None:
+    problems = [
+        FieldProblem(pointer=f"/{i}{p.pointer}" if prefix else p.pointer, detail=p.detail)
+        for i, item in enumerate(items)
+        for p in check(item)
+    ]
+    if problems:
+        raise DomainError("validation_error", problems[0].detail, errors=problems)
 
 
 def _check_citations(items: Sequence[AcceleratorCreate], pointer: Callable[[int], str]) -> None:
@@ -238,20 +259,28 @@ def write_accelerators(
     *,
     origin: Literal["admin", "import"],
     replace: bool,
+    check: AcceleratorCheck,
+    change: ChangeRequest | None,
     dry_run: bool = False,
     progress: Callable[[AcceleratorCreate], None] | None = None,
 ) -> WriteReport:
-    """Blocking. The one path every catalog write takes (admin POST, CSV/YAML import).
+    """Blocking. The one path every catalog write takes (admin POST, CSV/YAML import, the CLI).
 
-    All or nothing: every entry is checked, then all are written in one transaction that bumps the
-    reference revision, or none is. ``replace`` False refuses an existing id (ids are never reused
-    by a create); True updates it. A dry run computes the same report and writes nothing.
+    All or nothing: every entry is checked (citations, ``check``: the engine's vocabulary and
+    plausible figures, and that it loads as replicas will read it), then all are written in one
+    transaction that bumps the reference revision and records each added or updated entry in the
+    change log (who and why: ``change``), or none is. ``replace`` False refuses an existing id (ids
+    are never reused by a create); True updates it. A dry run computes the same report and writes
+    nothing (``change`` may then be None).
     """
+    if change is None and not dry_run:
+        raise DomainError("validation_error", "a catalog write needs a reason (recorded in the change log)", "/reason")
     _check_citations(items, (lambda i: "/sources") if len(items) == 1 else (lambda i: f"/{i}/sources"))
+    _check_vocabulary(items, check, prefix=len(items) != 1)
     _check_loads(items, "" if len(items) == 1 else None)
     report = WriteReport()
     now = clock.now()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         rev = 0 if dry_run else revision.bump(session)  # the reference writers' lock, taken first
         ids = [item.id for item in items]
         existing = {a.id: a for a in session.exec(select(Accelerator).where(col(Accelerator.id).in_(ids)))}
@@ -273,9 +302,18 @@ def write_accelerators(
                 progress(item)
         if dry_run or not (report.added or report.updated):
             session.rollback()  # nothing to write: the revision stays as it was
-        else:
-            revision.announce(session, rev, "accelerators", [*report.added, *report.updated], origin=origin)
-            session.commit()
+            return report
+        assert change is not None
+        written = set(report.added) | set(report.updated)
+        for item in items:
+            if item.id in written:
+                document = item.model_dump(mode="json")
+                record = changelog.record(
+                    session, "accelerator", change.actor, change.reason, document, subject=item.id, revision=rev
+                )
+                report.changes.append(record)
+        revision.announce(session, rev, "accelerators", [*report.added, *report.updated], origin=origin)
+        session.commit()
     return report
 
 
@@ -292,9 +330,10 @@ def load_accelerator(document: dict[str, Any], data_version: str) -> tuple[Accel
         raise stored.StoredDocumentError(f"the figures cannot be evaluated: {exc}") from exc
 
 
-def add_accelerator(engine: Engine, item: AcceleratorCreate) -> None:
-    """Blocking: store a new entry (every figure must cite one of its sources; ids are never reused)."""
-    write_accelerators(engine, [item], origin="admin", replace=False)
+def add_accelerator(engine: Engine, item: AcceleratorCreate, check: AcceleratorCheck, change: ChangeRequest) -> str:
+    """Blocking: store a new entry (every figure must cite one of its sources; ids are never reused);
+    returns the id of its change-log record."""
+    return write_accelerators(engine, [item], origin="admin", replace=False, check=check, change=change).changes[0].id
 
 
 @dataclass
@@ -327,6 +366,8 @@ def import_catalog(
     engine: Engine,
     parsed: exchange.Parsed,
     *,
+    check: AcceleratorCheck,
+    change: ChangeRequest | None,
     dry_run: bool,
     progress: Callable[[AcceleratorCreate], None] | None = None,
 ) -> ImportReport:
@@ -339,7 +380,14 @@ def import_catalog(
         return ImportReport(dry_run, False, 0, [], [], [], [problem])
     try:
         report = write_accelerators(
-            engine, parsed.items, origin="import", replace=True, dry_run=dry_run, progress=progress
+            engine,
+            parsed.items,
+            origin="import",
+            replace=True,
+            check=check,
+            change=change,
+            dry_run=dry_run,
+            progress=progress,
         )
     except DomainError as exc:
         problems = [exchange.RowProblem("(file)", e.pointer, e.detail) for e in exc.errors] or [

@@ -30,7 +30,7 @@ from app.changes.models import ChangeChain, ReferenceChange
 
 ChangeKind = Literal["ruleset", "country_group_change", "accelerator"]
 ActorKind = Literal["api_key", "cli", "seed"]
-__all__ = ["CLI", "SEED", "Actor", "ChangeKind", "ReferenceChange", "record", "verify"]
+__all__ = ["CLI", "SEED", "Actor", "ChangeKind", "ChangeRequest", "ReferenceChange", "record", "verify"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("ruleset", "country_group_change", "accelerator")
 
 
@@ -45,6 +45,15 @@ class Actor:
     @classmethod
     def api_key(cls, key_id: str, name: str) -> Actor:
         return cls("api_key", name, key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    """Who asks for a change and why; ``retroactive`` acknowledges an effective date before today."""
+
+    actor: Actor
+    reason: str
+    retroactive: bool = False
 
 
 GENESIS = "0" * 64

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import clock
 from app.changes.schemas import ChangeReceipt
-from app.changes.service import Actor, ReferenceChange
+from app.changes.service import Actor, ChangeRequest, ReferenceChange
 from app.deps import Admin, AsOfQuery, Reader, SnapshotDep, StoreDep
 from app.errors import responses
 from app.http import cached_json
@@ -81,7 +81,7 @@ async def create_ruleset(body: RulesetSubmission, store: StoreDep, principal: Ad
     carries the change's impact. The change is recorded (who, when, `reason`) with the ruleset.
     Existing rulesets are never edited; end an open one with `supersedes`."""
     doc = body.document()
-    request = service.ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
+    request = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
     change = await run_in_threadpool(service.add_ruleset, store.engine, store.files, doc, request, clock.today())
     await run_in_threadpool(store.refresh)
     receipt = await _receipt(store, change)
@@ -121,7 +121,7 @@ async def create_country_group_change(
     """Record a dated Country Group change (add or remove), with its citation and the reason; a
     known group, a real ISO country, a sane date (`retroactive: true` before today)."""
     doc = body.document()
-    request = service.ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
+    request = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
     change = await run_in_threadpool(service.add_group_change, store.engine, store.files, doc, request, clock.today())
     await run_in_threadpool(store.refresh)
     receipt = await _receipt(store, change)

@@ -20,6 +20,7 @@ from app import clock, revision
 from app.canonical import canonical, sha256
 from app.catalog.service import seed_catalog
 from app.changes import service as changelog
+from app.changes.service import ChangeRequest
 from app.decisions.service import ruleset_used
 from app.errors import DomainError
 from app.regulations import loader, validation
@@ -43,6 +44,7 @@ from app.regulations.schemas import (
 from app.regulations.snapshot import Snapshot
 from app.regulations.validation import (
     DocumentRejected,
+    accelerator_check,
     check_accelerator,
     check_group_change,
     check_ruleset,
@@ -114,8 +116,8 @@ def check_shipped(files: loader.ReferenceFiles, today: date) -> None:
 def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     """Bring the database up to the shipped reference data; safe to run any number of times.
 
-    Each ruleset and Country Group change added or updated is recorded in the change log (actor
-    ``seed``, the shipped version as the reason) in the same transaction.
+    Each ruleset, Country Group change and catalog entry added or updated is recorded in the change
+    log (actor ``seed``, the shipped version as the reason) in the same transaction.
     """
     report = SeedReport()
     now = clock.now()
@@ -168,6 +170,8 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
         catalog = seed_catalog(session, files.accelerators, files.version, now)
         report.accelerators_added, report.accelerators_updated = catalog.added, catalog.updated
         report.accelerators_kept = catalog.kept
+        for item in catalog.written:
+            note("accelerator", item.id, item.model_dump(mode="json"), None)
         for item_id in catalog.kept:
             log.warning("shipped accelerator %s differs from the one an admin wrote or imported: kept", item_id)
         if not report.changed:
@@ -254,6 +258,7 @@ __all__ = [
     "COUNTRY_NAMES",
     "DocumentRejected",
     "ReferenceFiles",
+    "accelerator_check",
     "build_book",
     "check_accelerator",
     "check_group_change",
@@ -264,15 +269,6 @@ __all__ = [
 
 def group_change_subject(change: GroupChangeDoc) -> str:
     return f"{change.group} {change.country} {change.action} {change.effective.isoformat()}"
-
-
-@dataclass(frozen=True)
-class ChangeRequest:
-    """Who asks for a change and why; ``retroactive`` acknowledges an effective date before today."""
-
-    actor: changelog.Actor
-    reason: str
-    retroactive: bool = False
 
 
 def _reject(code: str, problems: list[validation.Problem]) -> None:

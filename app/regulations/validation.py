@@ -10,7 +10,7 @@ the field (a JSON pointer) and, for a closed set, the values allowed. Nothing he
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -244,6 +244,16 @@ def check_group_change(
         except ValueError as exc:
             c.add("/action", str(exc))
     return c.problems
+
+
+def accelerator_check(files: loader.ReferenceFiles) -> Callable[[AcceleratorCreate], list[FieldProblem]]:
+    """``check_accelerator`` against the shipped vocabulary, as the catalog write path takes it."""
+    vocab = reference_vocabulary(files)
+
+    def check(item: AcceleratorCreate) -> list[FieldProblem]:
+        return [FieldProblem(pointer=p.pointer, detail=p.detail) for p in check_accelerator(item, vocab)]
+
+    return check
 
 
 def check_accelerator(item: AcceleratorCreate, vocab: Vocabulary) -> list[Problem]:

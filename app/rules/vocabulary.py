@@ -15,13 +15,13 @@ from fractions import Fraction
 from typing import get_args
 
 from app.rules.book import Condition, Definitions, Op
-from app.rules.classify import LABELS
+from app.rules.metrics import REGISTRY
 from app.vocabulary import Basis, SourceKind, TransactionType
 
 # the kinds of item a spec may describe (book.Spec.kind)
 ITEM_KINDS: tuple[str, ...] = ("logic", "hbm")
-FLAG_METRICS: tuple[str, ...] = ("datacenter",)
-SET_METRICS: tuple[str, ...] = ("eccn", "kind")
+FLAG_METRICS: tuple[str, ...] = tuple(m.name for m in REGISTRY if m.kind == "flag")
+SET_METRICS: tuple[str, ...] = tuple(m.name for m in REGISTRY if m.kind == "set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class Vocabulary:
 
 
 def vocabulary(definitions: Definitions, groups: Iterable[str], countries: Iterable[str]) -> Vocabulary:
-    numeric = tuple(m for m in LABELS if m not in FLAG_METRICS + SET_METRICS)
+    numeric = tuple(m.name for m in REGISTRY if m.kind == "number")
     return Vocabulary(
         groups=tuple(sorted(set(groups))),
         review_policies=definitions.review_policy_order,

@@ -320,8 +320,10 @@ def test_an_accelerator_write_error_names_the_field_in_errors(client: TestClient
     """One error path: a refused catalog write carries its pointer in errors[] like every other."""
     item = client.get(f"/v1/accelerators/{H100}").json()
     item.pop("data_version")
-    body = assert_problem(client.post("/v1/accelerators", json=item), 409, "conflict", "/id")
+    body = assert_problem(client.post("/v1/accelerators", json={**item, "reason": "test"}), 409, "conflict", "/id")
     assert body["errors"] == [{"pointer": "/id", "detail": f"accelerator {H100} exists"}]
     item["id"] = "acme-new"
     item["throughput"][0]["source"] = "nowhere"
-    assert_problem(client.post("/v1/accelerators", json=item), 422, "validation_error", "/sources")
+    assert_problem(
+        client.post("/v1/accelerators", json={**item, "reason": "test"}), 422, "validation_error", "/sources"
+    )

@@ -129,7 +129,10 @@ def csv_of(client: TestClient) -> str:
 def import_file(client: TestClient, text: str, dry_run: bool = False, ctype: str = "text/csv") -> Response:
     return client.post(
         "/v1/accelerators/import",
-        params={"dry_run": str(dry_run).lower()},
+        params={
+            "dry_run": str(dry_run).lower(),
+            **({} if dry_run else {"reason": "Vendor datasheets 2026-12; EXP-42"}),
+        },
         content=text.encode("utf-8"),
         headers={"Content-Type": ctype},
     )
@@ -222,7 +225,7 @@ def test_cli_export_then_import_round_trips_byte_identically(env: str, client: T
     dry = runner.invoke(cli, ["catalog", "import", str(out), "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "59 row(s) valid: 0 would be added, 0 would be updated, 59 unchanged" in dry.stdout
-    assert runner.invoke(cli, ["catalog", "import", str(out)]).exit_code == 0
+    assert runner.invoke(cli, ["catalog", "import", str(out), "--reason", "round trip"]).exit_code == 0
     again = runner.invoke(cli, ["catalog", "export"])
     assert again.stdout_bytes == out.read_bytes()
 
@@ -232,7 +235,7 @@ def test_cli_import_with_a_bad_row_prints_row_column_reason_and_exits_1(
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(edit(csv_of(client), "nvidia-t4-16gb", "throughput_1_precision", "fp12"), newline="")
-    result = runner.invoke(cli, ["catalog", "import", str(bad)])
+    result = runner.invoke(cli, ["catalog", "import", str(bad), "--reason", "a bad row"])
     assert result.exit_code == 1
     assert "(nvidia-t4-16gb), column throughput_1_precision: Input should be" in result.stdout
     assert result.stdout.strip().endswith("nothing was written")
@@ -249,6 +252,11 @@ def test_an_imported_entry_survives_reseeding_the_shipped_file(env: str, client:
 
 
 def test_a_file_that_is_not_utf8_is_one_problem_naming_the_byte(client: TestClient) -> None:
-    r = client.post("/v1/accelerators/import", content=b"id,vendor\r\n\xff\r\n", headers={"Content-Type": "text/csv"})
+    r = client.post(
+        "/v1/accelerators/import",
+        params={"reason": "test"},
+        content=b"id,vendor\r\n\xff\r\n",
+        headers={"Content-Type": "text/csv"},
+    )
     assert r.status_code == 422
     assert "not UTF-8 (byte 11)" in r.json()["errors"][0]["detail"]

@@ -178,7 +178,7 @@ ACME = {
 
 
 def test_an_accelerator_added_by_an_admin_is_listed_classified_and_screened_at_once(client: TestClient) -> None:
-    created = client.post("/v1/accelerators", json=ACME)
+    created = client.post("/v1/accelerators", json={**ACME, "reason": "Acme datasheet"})
     assert created.status_code == 201, created.text
     assert created.json()["id"] == "acme-x1"
     record = client.get("/v1/accelerators/acme-x1")
@@ -192,7 +192,7 @@ def test_an_accelerator_added_by_an_admin_is_listed_classified_and_screened_at_o
         json={**SCREENING, "lines": [{"key": "a", "accelerator_id": "acme-x1", "quantity": 1}]},
     )
     assert screened.status_code == 201 and screened.json()["license_required"] is True
-    again = client.post("/v1/accelerators", json=ACME)
+    again = client.post("/v1/accelerators", json={**ACME, "reason": "Acme datasheet"})
     assert again.status_code == 409 and again.json()["code"] == "conflict"
 
 

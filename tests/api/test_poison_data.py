@@ -68,15 +68,26 @@ def with_figure(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     return body
 
 
-def test_the_issue_s_die_area_is_stored_as_plain_decimal_and_the_service_survives_a_restart(
-    client: TestClient, database_url: str
+def test_the_issue_s_die_area_is_refused_with_nothing_stored_and_a_tiny_figure_round_trips_as_plain_decimal(
+    client: TestClient, database_url: str, engine: Engine
 ) -> None:
-    resp = client.post("/v1/accelerators", json=with_figure(("die_area_mm2", "value"), "0.0000001"))
+    """The issue's request (die area 0.0000001 mm2) is now refused as implausible (its performance
+    density is beyond any chip's) with nothing committed; a tiny figure that is plausible is stored
+    in plain notation and loads again after a restart."""
+    before = revision(engine)
+    resp = client.post(
+        "/v1/accelerators", json={**with_figure(("die_area_mm2", "value"), "0.0000001"), "reason": "test"}
+    )
+    assert resp.status_code == 422, resp.text
+    assert "performance_density" in resp.json()["detail"] and "plausible maximum" in resp.json()["detail"]
+    assert client.get("/v1/accelerators/acme-poison").status_code == 404 and revision(engine) == before
+    tiny = with_figure(("memory_bandwidth_gbps", "value"), "0.0000001")
+    resp = client.post("/v1/accelerators", json={**tiny, "reason": "test"})
     assert resp.status_code == 201, resp.text
-    assert resp.json()["die_area_mm2"]["value"] == "0.0000001"
+    assert resp.json()["memory_bandwidth_gbps"]["value"] == "0.0000001"
     with restarted(database_url) as again:
         wait_ready(again)
-        assert again.get("/v1/accelerators/acme-poison").json()["die_area_mm2"]["value"] == "0.0000001"
+        assert again.get("/v1/accelerators/acme-poison").json()["memory_bandwidth_gbps"]["value"] == "0.0000001"
         assert again.get("/v1/accelerators/acme-poison/classification").status_code == 200
         assert again.get("/readyz").json()["reference"]["status"] == "ok"
 
@@ -89,6 +100,7 @@ FIGURES = {
     "memory_gb": ("memory_gb",),
 }
 EXTREMES = {
+    "plausible-text": "12.5",
     "smallest-text": "0.000000000001",
     "smallest-number": 0.000000000001,
     "exponent-number": 1e-7,
@@ -114,7 +126,7 @@ def test_every_figure_at_its_extremes_is_either_stored_in_a_form_that_loads_or_r
     for name, value in EXTREMES.items():
         body = {**with_figure(path, value), "id": f"acme-{name}"}
         before = revision(engine)
-        resp = client.post("/v1/accelerators", json=body)
+        resp = client.post("/v1/accelerators", json={**body, "reason": "test"})
         outcomes[name] = resp.status_code
         assert resp.status_code in (201, 422), resp.text
         if resp.status_code == 201:
@@ -124,7 +136,7 @@ def test_every_figure_at_its_extremes_is_either_stored_in_a_form_that_loads_or_r
             assert client.get(f"/v1/accelerators/{body['id']}").status_code == 404
             assert revision(engine) == before  # nothing committed
     print(f"  {'/'.join(map(str, path))}: {outcomes}")
-    assert outcomes["smallest-text"] == outcomes["largest-number"] == 201
+    assert outcomes["plausible-text"] == 201  # the extremes beyond the plausible ceilings are refused
     assert outcomes["too-many-decimals-number"] == outcomes["huge-number"] == 422
     with restarted(database_url) as again:
         wait_ready(again)
@@ -163,7 +175,7 @@ def test_a_stored_record_that_does_not_load_is_left_out_shown_and_retired_withou
         assert c.get("/v1/accelerators/acme-poison").status_code == 404
         assert c.get(f"/v1/accelerators/{H100}/classification").status_code == 200
         # a write after it works and is served (rulesets, the catalog)
-        assert c.post("/v1/accelerators", json={**ACCELERATOR, "id": "acme-fine"}).status_code == 201
+        assert c.post("/v1/accelerators", json={**ACCELERATOR, "id": "acme-fine", "reason": "test"}).status_code == 201
 
         monkeypatch.setenv("CHIPCLASS_DATABASE_URL", database_url)
         get_settings.cache_clear()

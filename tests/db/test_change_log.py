@@ -27,7 +27,7 @@ from tests.conftest import make_settings, new_key
 
 runner = CliRunner()
 SHIPPED = loader.read_reference_files()
-SHIPPED_DOCUMENTS = len(SHIPPED.rulesets) + len(SHIPPED.group_changes)  # catalog writes: not yet
+SHIPPED_DOCUMENTS = len(SHIPPED.rulesets) + len(SHIPPED.group_changes) + len(SHIPPED.accelerators)
 
 RULESET: dict[str, Any] = {
     "id": "test-th-2027-01-01",
@@ -85,6 +85,8 @@ def test_seeding_records_each_shipped_document_as_actor_seed_with_the_version_as
     kh = next(r for r in rows if r.kind == "country_group_change" and "KH" in r.subject)
     assert kh.subject == "D:5 KH remove 2026-02-03" and json.loads(kh.document)["action"] == "remove"
     assert kh.retroactive is True  # shipped history is in the past by nature
+    h20 = next(r for r in rows if r.kind == "accelerator" and r.subject == "nvidia-h20-96gb")
+    assert json.loads(h20.document)["vendor"] == "NVIDIA" and h20.effective is None
 
 
 def test_admin_http_changes_record_the_key_id_name_reason_and_document(client: TestClient) -> None:
@@ -124,6 +126,74 @@ def test_a_change_without_a_usable_reason_is_422_and_stores_nothing(client: Test
     assert resp.status_code == 422 and any(e["pointer"] == "/reason" for e in resp.json()["errors"])
     assert client.get(f"/v1/rulesets/{RULESET['id']}").status_code == 404
     assert _newest(client)["actor_kind"] == "seed"
+
+
+ACME: dict[str, Any] = {
+    "id": "acme-x9",
+    "vendor": "Acme",
+    "model": "X9",
+    "datacenter": True,
+    "throughput": [{"precision": "fp16", "dense_tops": "400", "source": "sheet"}],
+    "die_area_mm2": {"value": "600", "source": "sheet"},
+    "sources": {"sheet": {"title": "Acme X9 datasheet", "kind": "vendor_datasheet"}},
+}
+
+
+def test_catalog_writes_are_checked_and_recorded_with_who_and_why(client: TestClient) -> None:
+    """POST /v1/accelerators and the import record one change per entry written, with the key and
+    the reason; an entry with an implausible figure is 422 naming it, and nothing is recorded."""
+    missing = client.post("/v1/accelerators", json=ACME)
+    assert missing.status_code == 422 and any(e["pointer"] == "/reason" for e in missing.json()["errors"])
+    huge = {**ACME, "die_area_mm2": {"value": "700000", "source": "sheet"}}
+    rejected = client.post("/v1/accelerators", json={**huge, "reason": "typo'd die area"})
+    assert rejected.status_code == 422, rejected.text
+    assert [e["pointer"] for e in rejected.json()["errors"]] == ["/die_area_mm2/value"]
+    assert "plausible maximum" in rejected.json()["errors"][0]["detail"]
+    assert _newest(client)["actor_kind"] == "seed" and client.get("/v1/accelerators/acme-x9").status_code == 404
+
+    created = client.post("/v1/accelerators", json={**ACME, "reason": "Acme X9 datasheet rev 2; EXP-7"})
+    assert created.status_code == 201, created.text
+    change = _newest(client, kind="accelerator")
+    assert (change["subject"], change["reason"], change["actor_kind"], change["actor_id"]) == (
+        "acme-x9",
+        "Acme X9 datasheet rev 2; EXP-7",
+        "api_key",
+        "testadmin",
+    )
+    assert change["document"]["model"] == "X9" and "reason" not in change["document"]
+
+    csv = client.get("/v1/accelerators.csv").text.replace(",X9,", ",X9 refresh,")
+    headers = {"Content-Type": "text/csv"}
+    no_reason = client.post("/v1/accelerators/import", content=csv.encode(), headers=headers)
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["pointer"] == "/reason"
+    dry = client.post("/v1/accelerators/import", params={"dry_run": "true"}, content=csv.encode(), headers=headers)
+    assert dry.status_code == 200 and dry.json()["updated"] == ["acme-x9"]
+    imported = client.post(
+        "/v1/accelerators/import", params={"reason": "quarterly refresh"}, content=csv.encode(), headers=headers
+    )
+    assert imported.status_code == 200, imported.text
+    change = _newest(client, kind="accelerator")
+    assert (change["subject"], change["reason"], change["document"]["model"]) == (
+        "acme-x9",
+        "quarterly refresh",
+        "X9 refresh",
+    )
+    assert client.get("/v1/changes/verify").json()["ok"] is True
+
+
+def test_cli_catalog_import_needs_a_reason_and_records_actor_cli(env: str, client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(client.get("/v1/accelerators.csv").content.replace(b",HGX H20 96GB,", b",HGX H20 (96 GB),"))
+    refused = runner.invoke(cli, ["catalog", "import", str(path)])
+    assert refused.exit_code == 2 and "--reason is required" in refused.stderr
+    done = runner.invoke(cli, ["catalog", "import", str(path), "--reason", "model name as marketed"])
+    assert done.exit_code == 0, done.output
+    change = _newest(client, kind="accelerator")
+    assert (change["subject"], change["actor_kind"], change["reason"]) == (
+        "nvidia-h20-96gb",
+        "cli",
+        "model name as marketed",
+    )
 
 
 def test_cli_changes_add_records_actor_cli_and_verify_passes(env: str, client: TestClient, tmp_path: Path) -> None:
