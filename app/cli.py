@@ -304,12 +304,14 @@ def changes_add(
     from app.changes.service import CLI, ChangeLogError, ChangeRequest
     from app.clock import today
     from app.errors import DomainError
+    from app.impact import service as impact
     from app.regulations import service, validation
     from app.regulations.schemas import RulesetDoc
 
     proposal = _proposal(file)
     store = _snapshot_store()
-    request = ChangeRequest(CLI, reason, retroactive)
+    announced = impact.announcement(store.current, store.files, [proposal], today())
+    request = ChangeRequest(CLI, reason, retroactive, announced)
     try:
         if isinstance(proposal, RulesetDoc):
             change = service.add_ruleset(store.engine, store.files, proposal, request, today())
@@ -426,27 +428,33 @@ def catalog_import(
     """Add or update catalog entries from FILE, all or nothing; exit 1 (nothing written) on any problem."""
     from app.catalog.service import import_catalog, read_file
     from app.changes.service import CLI, ChangeRequest
-    from app.db import make_engine
-    from app.regulations import loader, validation
+    from app.clock import today
+    from app.impact import service as impact
+    from app.regulations import validation
 
     if not dry_run and not (reason or "").strip():
         typer.echo("error: --reason is required (it is recorded in the change log); or use --dry-run", err=True)
         raise typer.Exit(2)
-    change = ChangeRequest(CLI, reason.strip()) if reason else None
-
     try:
         raw = file.read_bytes()
     except OSError as exc:
         typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
     parsed = read_file(raw, filename=file.name)
+    store = _snapshot_store()
+    change = None
+    if reason and not dry_run:
+        items = [] if parsed.problems else parsed.items
+        change = ChangeRequest(
+            CLI, reason.strip(), impact=impact.announcement(store.current, store.files, items, today())
+        )
     label = "checking" if dry_run else "importing"
     # a progress bar on a terminal; click prints only the label when stderr is not one
     with typer.progressbar(length=max(len(parsed.items), 1), label=f"{label} {file.name}", file=sys.stderr) as bar:
         report = import_catalog(
-            make_engine(get_settings()),
+            store.engine,
             parsed,
-            check=validation.accelerator_check(loader.read_reference_files()),
+            check=validation.accelerator_check(store.files),
             change=change,
             dry_run=dry_run,
             progress=lambda _: bar.update(1),

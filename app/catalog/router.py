@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from app import clock
 from app.catalog import exchange, service
 from app.catalog.schemas import AcceleratorPage, AcceleratorRead, AcceleratorSubmission, ImportReport
 from app.changes.schemas import Reason
@@ -15,6 +16,7 @@ from app.changes.service import Actor, ChangeRequest
 from app.deps import AcceleratorIdPath, Admin, Reader, SnapshotDep, StoreDep
 from app.errors import DomainError, responses
 from app.http import CSV, cached_csv, cached_json, prefers
+from app.impact import service as impact
 from app.regulations import service as regulations
 
 router = APIRouter(prefix="/v1/accelerators", tags=["catalog"])
@@ -85,9 +87,11 @@ async def get_accelerator(
 async def create_accelerator(body: AcceleratorSubmission, store: StoreDep, principal: Admin) -> AcceleratorRead:
     """Add a catalog entry. Fail closed: known precisions, plausible figures, every figure citing a
     source given here; recorded in the change log with who and `reason`."""
-    change = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason)
+    item = body.document()
+    announced = await run_in_threadpool(impact.announcement, store.current, store.files, [item], clock.today())
+    change = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, impact=announced)
     check = regulations.accelerator_check(store.files)
-    await run_in_threadpool(service.add_accelerator, store.engine, body.document(), check, change)
+    await run_in_threadpool(service.add_accelerator, store.engine, item, check, change)
     await run_in_threadpool(store.refresh)
     return store.current.catalog.entries[body.id]
 
@@ -144,9 +148,13 @@ async def import_accelerators(
         raise DomainError("unsupported_media_type", f"Send the file as {', '.join(IMPORT_TYPES)}")
     if reason is None and not dry_run:
         raise DomainError("validation_error", "an import needs a reason (recorded in the change log)", "/reason")
-    change = None if reason is None else ChangeRequest(Actor.api_key(principal.key_id, principal.name), reason)
     raw = await request.body()
     parsed = await run_in_threadpool(service.read_file, raw, media_type=None if media == OCTET else media)
+    change = None
+    if reason is not None and not dry_run:
+        items = parsed.items if not parsed.problems else []
+        announced = await run_in_threadpool(impact.announcement, store.current, store.files, items, clock.today())
+        change = ChangeRequest(Actor.api_key(principal.key_id, principal.name), reason, impact=announced)
     check = regulations.accelerator_check(store.files)
     result = await run_in_threadpool(
         service.import_catalog, store.engine, parsed, check=check, change=change, dry_run=dry_run

@@ -312,7 +312,10 @@ def write_accelerators(
                     session, "accelerator", change.actor, change.reason, document, subject=item.id, revision=rev
                 )
                 report.changes.append(record)
-        revision.announce(session, rev, "accelerators", [*report.added, *report.updated], origin=origin)
+        revision.announce(
+            session, rev, "accelerators", [*report.added, *report.updated], origin=origin,
+            change_ids=[c.id for c in report.changes], impact=change.impact,
+        )  # fmt: skip
         session.commit()
     return report
 

@@ -30,7 +30,7 @@ from app.changes.models import ChangeChain, ReferenceChange
 
 ChangeKind = Literal["ruleset", "country_group_change", "accelerator"]
 ActorKind = Literal["api_key", "cli", "seed"]
-__all__ = ["CLI", "SEED", "Actor", "ChangeKind", "ChangeRequest", "ReferenceChange", "record", "verify"]
+__all__ = ["CLI", "SEED", "Actor", "ChangeKind", "ChangeRequest", "ReferenceChange", "made_between", "record", "verify"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("ruleset", "country_group_change", "accelerator")
 
 
@@ -54,6 +54,9 @@ class ChangeRequest:
     actor: Actor
     reason: str
     retroactive: bool = False
+    # what the change does, computed before the write (app.impact.service.announcement): carried
+    # by the change's reference.changed event
+    impact: Mapping[str, Any] | None = None
 
 
 GENESIS = "0" * 64
@@ -144,6 +147,17 @@ def record(
 def get(engine: Engine, change_id: str) -> ReferenceChange | None:
     with Session(engine) as session:
         return session.exec(select(ReferenceChange).where(ReferenceChange.id == change_id)).first()
+
+
+def made_between(session: Session, after_revision: int, upto_revision: int) -> list[str]:
+    """Ids of the changes that produced reference revisions in (after, upto], oldest first: what a
+    re-screening from one revision to the other was caused by."""
+    query = (
+        select(ReferenceChange.id)
+        .where(col(ReferenceChange.revision) > after_revision, col(ReferenceChange.revision) <= upto_revision)
+        .order_by(col(ReferenceChange.seq))
+    )
+    return list(session.exec(query))
 
 
 def encode_cursor(seq: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from app.catalog.schemas import AcceleratorCreate, SpecIn
 from app.changes import service as changes
 from app.changes.schemas import DifferenceOut, EccnChangeOut, ImpactResult, OutcomeOut
 from app.decisions import service as decisions
+from app.errors import DomainError
 from app.regulations import service as reference
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
 from app.regulations.snapshot import Snapshot
@@ -386,3 +387,51 @@ def table(comparison: Comparison, shots: ScreeningsResult | None = None) -> list
             + (f" ({', '.join(shots.ids[:10])}{', ...' if len(shots.ids) > 10 else ''})" if shots.ids else "")
         )
     return out
+
+
+ANNOUNCED_LINES = 50  # summary lines a reference.changed event carries (the rest: POST /v1/impact)
+
+
+def of_catalog_edit(snap: Snapshot, items: Sequence[AcceleratorCreate], on: date) -> Comparison:
+    """Several catalog entries written at once (an import) against the catalog as it stands."""
+    before_specs: Mapping[str, Spec] = snap.catalog.specs
+    after_specs = {**before_specs, **{item.id: catalog.spec_from_record(item) for item in items}}
+    before, after = engine.Side(snap.book, on, before_specs), engine.Side(snap.book, on, after_specs)
+    label = f"catalog entries {', '.join(item.id for item in items[:5])}{' ...' if len(items) > 5 else ''}"
+    return Comparison(label, before, after, engine.compare(before, after, reference.COUNTRY_NAMES))
+
+
+def announcement(
+    snap: Snapshot, files: reference.ReferenceFiles, proposals: Sequence[Proposal], today: date
+) -> dict[str, Any] | None:
+    """The impact summary a ``reference.changed`` event carries: what the change does on its
+    effective date (a catalog edit: today) against the snapshot it was validated on.
+
+    Computed before the write, so the event commits with the change. None when the documents do not
+    validate: the write itself then answers with its own 422 and nothing is announced.
+    """
+    if not proposals:
+        return None
+    try:
+        items = [p for p in proposals if isinstance(p, AcceleratorCreate)]
+        if len(items) == len(proposals):
+            comparison = of_catalog_edit(snap, items, today)
+        elif len(proposals) == 1:
+            comparison = of_proposal(snap, files, proposals[0], None, today)
+        else:
+            raise ImpactError("mixed", "/", "one ruleset or Country Group change at a time")
+    except (DomainError, ValueError, ArithmeticError):
+        return None
+    lines = summary_lines(comparison.impact)
+    result = comparison.impact
+    return {
+        "on": result.after_on.isoformat(),
+        "against_revision": snap.revision,
+        "items": result.items,
+        "countries": result.countries,
+        "profiles": len(result.profiles),
+        "eccn_changes": len(result.eccn_changes),
+        "differences": len(result.differences),
+        "summary": lines[:ANNOUNCED_LINES],
+        "truncated": len(lines) > ANNOUNCED_LINES,
+    }

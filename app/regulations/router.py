@@ -80,9 +80,11 @@ async def create_ruleset(body: RulesetSubmission, store: StoreDep, principal: Ad
     within its family. An effective date before today needs `retroactive: true`; the answer then
     carries the change's impact. The change is recorded (who, when, `reason`) with the ruleset.
     Existing rulesets are never edited; end an open one with `supersedes`."""
-    doc = body.document()
-    request = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
-    change = await run_in_threadpool(service.add_ruleset, store.engine, store.files, doc, request, clock.today())
+    doc, today = body.document(), clock.today()
+    announced = await run_in_threadpool(impact.announcement, store.current, store.files, [doc], today)
+    actor = Actor.api_key(principal.key_id, principal.name)
+    request = ChangeRequest(actor, body.reason, body.retroactive, announced)
+    change = await run_in_threadpool(service.add_ruleset, store.engine, store.files, doc, request, today)
     await run_in_threadpool(store.refresh)
     receipt = await _receipt(store, change)
     return RulesetCreated(**service.get_ruleset(store.current, body.id).model_dump(), **receipt.model_dump())
@@ -120,9 +122,11 @@ async def create_country_group_change(
 ) -> GroupChangeCreated:
     """Record a dated Country Group change (add or remove), with its citation and the reason; a
     known group, a real ISO country, a sane date (`retroactive: true` before today)."""
-    doc = body.document()
-    request = ChangeRequest(Actor.api_key(principal.key_id, principal.name), body.reason, body.retroactive)
-    change = await run_in_threadpool(service.add_group_change, store.engine, store.files, doc, request, clock.today())
+    doc, today = body.document(), clock.today()
+    announced = await run_in_threadpool(impact.announcement, store.current, store.files, [doc], today)
+    actor = Actor.api_key(principal.key_id, principal.name)
+    request = ChangeRequest(actor, body.reason, body.retroactive, announced)
+    change = await run_in_threadpool(service.add_group_change, store.engine, store.files, doc, request, today)
     await run_in_threadpool(store.refresh)
     receipt = await _receipt(store, change)
     return GroupChangeCreated(**doc.model_dump(), **receipt.model_dump())

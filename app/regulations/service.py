@@ -126,12 +126,15 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
     with Session(engine) as session:
         rev = revision.bump(session)
 
+        recorded: list[str] = []
+
         def note(kind: changelog.ChangeKind, subject: str, document: dict[str, object], effective: date | None) -> None:
             retro = effective is not None and effective < now.date()
-            changelog.record(
+            record = changelog.record(
                 session, kind, changelog.SEED, reason, document,
                 subject=subject, effective=effective, retroactive=retro, revision=rev,
             )  # fmt: skip
+            recorded.append(record.id)
 
         stored = {r.id: r for r in session.exec(select(StoredRuleset))}
         for doc in files.rulesets:
@@ -185,6 +188,8 @@ def seed(engine: Engine, files: loader.ReferenceFiles) -> SeedReport:
             "shipped_data",
             [*report.rulesets_added, *report.rulesets_updated, *report.rulesets_corrected],
             data_version=files.version,
+            change_ids=recorded,
+            impact=None,  # a release's effect by date: GET /v1/impact?from=&to=
             group_changes_added=report.group_changes_added,
             accelerators_added=report.accelerators_added,
             accelerators_updated=report.accelerators_updated,
@@ -294,10 +299,13 @@ def add_ruleset(
         except ValueError as exc:
             raise DomainError("invalid_ruleset", str(exc), "/") from exc
         session.add(_ruleset_row(doc, content_hash(doc), clock.now()))
-        revision.announce(session, rev, "ruleset", [doc.id], effective_from=doc.effective_from.isoformat())
         change = changelog.record(
             session, "ruleset", request.actor, request.reason, doc.model_dump(mode="json"),
             subject=doc.id, effective=doc.effective_from, retroactive=doc.effective_from < today, revision=rev,
+        )  # fmt: skip
+        revision.announce(
+            session, rev, "ruleset", [doc.id], change_ids=[change.id], impact=request.impact,
+            effective_from=doc.effective_from.isoformat(),
         )  # fmt: skip
         session.commit()
         return change
@@ -316,12 +324,15 @@ def add_group_change(
             validation.check_group_change(change, vocab, files, changes, today, retroactive=request.retroactive),
         )
         session.add(_change_row(change, clock.now()))
-        subject = f"{change.group}:{change.country}:{change.action}"
-        revision.announce(session, rev, "country_group_change", [subject], effective=change.effective.isoformat())
         record = changelog.record(
             session, "country_group_change", request.actor, request.reason, change.model_dump(mode="json"),
             subject=group_change_subject(change), effective=change.effective,
             retroactive=change.effective < today, revision=rev,
+        )  # fmt: skip
+        subject = f"{change.group}:{change.country}:{change.action}"
+        revision.announce(
+            session, rev, "country_group_change", [subject], change_ids=[record.id], impact=request.impact,
+            effective=change.effective.isoformat(),
         )  # fmt: skip
         session.commit()
         return record

@@ -23,6 +23,7 @@ from ulid import ULID
 
 from app import clock
 from app.canonical import canonical
+from app.changes import service as changelog
 from app.db import add_row
 from app.decisions.service import Draft, append_many, request_of, responses
 from app.errors import DomainError, field_error
@@ -413,6 +414,7 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
             return "expired"
         with Session(engine) as session:
             latest_request = request_of(session, monitor.latest_decision_id)
+            change_ids = changelog.made_between(session, monitor.checked_revision, snap.revision)
         request = ScreeningRequest.model_validate_json(latest_request).model_copy(update={"as_of": today})
         new_id = str(ULID())
         try:
@@ -433,6 +435,7 @@ def rescreen(engine: Engine, snap: Snapshot, monitor: ScreeningMonitor, today: d
             on=today,
             previous_on=monitor.checked_on,
             taking_effect=_taking_effect(snap, monitor.checked_on, today),
+            changes=change_ids,
         )
         result = result.model_copy(
             update={

@@ -214,6 +214,10 @@ class Cause(BaseModel):
     taking_effect: list[str] = Field(
         description="Rulesets and Country Group changes whose effective date passed between the two days"
     )
+    changes: list[str] = Field(
+        default_factory=list,
+        description="Change-log ids (GET /v1/changes) of the reference changes made between the two revisions",
+    )
 
 
 class Provenance(BaseModel):

@@ -88,6 +88,7 @@ def test_a_rule_change_re_screens_exactly_the_open_screenings_it_changes(watched
     assert len(events(watched, "screening.created")) == 50
     posted = watched.post("/v1/rulesets", json=malaysia_rule("test-my-now", str(utc_today())))
     assert posted.status_code == 201, posted.text
+    rule_change = posted.json()["change_id"]
 
     changed = eventually(
         lambda: (found := events(watched, "screening.outcome_changed")) and len(found) >= 25 and found,
@@ -99,6 +100,7 @@ def test_a_rule_change_re_screens_exactly_the_open_screenings_it_changes(watched
         assert (data["outcome_before"], data["outcome"], data["action"]) == ("clear", "license_required", "hold")
         assert data["lines"] == [{"key": "1", "outcome_before": "clear", "outcome": "license_required"}]
         assert data["cause"]["reference_revision"] > data["cause"]["previous_revision"]
+        assert data["cause"]["changes"] == [rule_change]  # the change-log record that caused it
     rescreens = decisions(watched, "rescreening")
     assert sorted(d["response"]["screening_id"] for d in rescreens) == sorted(controlled)
     assert not set(untouched) & {d["response"]["screening_id"] for d in rescreens}
@@ -195,6 +197,7 @@ def test_every_reference_change_is_an_event_and_a_refused_one_is_not(watched: Te
         "action": "add",
         "effective": str(utc_today() + timedelta(days=30)),
         "citation": {"source": "Test FR citation", "source_kind": "regulation"},
+        "reason": "test: Thailand into D:5",
     }
     assert watched.post("/v1/country-group-changes", json=change).status_code == 201, "group change"
     after = events(watched, "reference.changed")[len(before) :]
@@ -203,6 +206,18 @@ def test_every_reference_change_is_an_event_and_a_refused_one_is_not(watched: Te
         ("country_group_change", ["D:5:TH:add"]),
     ]
     assert after[0]["data"]["revision"] < after[1]["data"]["revision"]
+    # each names its change-log record and carries what it changes (the impact summary)
+    logged = watched.get("/v1/changes", params={"limit": "2"}).json()["items"]
+    assert [e["data"]["change_ids"] for e in after] == [[logged[1]["id"]], [logged[0]["id"]]]
+    ruleset_impact = after[0]["data"]["impact"]
+    assert ruleset_impact["on"] == str(utc_today()) and ruleset_impact["differences"] > 0
+    assert any(
+        line.startswith("nvidia-h100-sxm5-80gb (headquartered locally) MY: ") for line in ruleset_impact["summary"]
+    )
+    assert all(" MY: " in line for line in ruleset_impact["summary"] if "headquartered locally" in line)
+    group_impact = after[1]["data"]["impact"]
+    assert group_impact["on"] == change["effective"] and group_impact["differences"] > 0
+    assert any(" TH: " in line for line in group_impact["summary"])
 
 
 def test_closing_a_screening_that_was_never_kept_open_is_a_conflict_not_a_missing_resource(
