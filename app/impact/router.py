@@ -73,17 +73,22 @@ async def impact_between(
     _: Reader,
     from_: Annotated[date, Query(alias="from", description="Start (exclusive)")],
     to: Annotated[date, Query(description="End (inclusive); at most ten years after `from`")],
+    limit: Annotated[
+        int, Query(ge=1, le=16, description="At most this many change dates per answer (each costs about 0.5 s)")
+    ] = 4,
 ) -> ImpactBetween:
     """What the published changes between two dates did: for each date on which a ruleset started
-    or ended or a Country Group changed, the day before against that day (differences only)."""
+    or ended or a Country Group changed, the day before against that day (differences only). At most
+    `limit` dates per answer, oldest first; `next_from` (when set) is where to ask again for the rest."""
     if to < from_ or (to - from_).days > 3660:
         detail = "to must be on or after from, and at most ten years later"
         raise DomainError("validation_error", detail, "query:to")
     if not store.loaded:
         raise DomainError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})
-    steps = await run_in_threadpool(service.between, store.current, from_, to)
+    steps, last = await run_in_threadpool(service.between, store.current, from_, to, limit)
     return ImpactBetween(
         from_date=from_,
         to_date=to,
         steps=[ImpactStep(date=day, changes=what, impact=service.to_result(result)) for day, what, result in steps],
+        next_from=last,
     )

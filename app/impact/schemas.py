@@ -77,5 +77,8 @@ class ImpactBetween(BaseModel):
     from_date: date = Field(alias="from")
     to_date: date = Field(alias="to")
     steps: list[ImpactStep] = Field(description="Each date in (from, to] on which the published rules changed")
+    next_from: date | None = Field(
+        None, description="More change dates remain after this one: ask again with `from` set to it"
+    )
 
     model_config = ConfigDict(populate_by_name=True)

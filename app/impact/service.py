@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -172,14 +173,26 @@ def change_dates(snap: Snapshot, start: date, end: date) -> dict[date, list[str]
     return dict(sorted(out.items()))
 
 
-def between(snap: Snapshot, start: date, end: date) -> list[tuple[date, list[str], engine.Impact]]:
-    """What each published change between two dates did: the day before it against its day."""
+def _step(snap: Snapshot, day: date) -> engine.Impact:
+    before = engine.Side(snap.book, day - timedelta(days=1), snap.catalog.specs)
+    after = engine.Side(snap.book, day, snap.catalog.specs)
+    return engine.compare(before, after, reference.COUNTRY_NAMES)
+
+
+def between(
+    snap: Snapshot, start: date, end: date, limit: int
+) -> tuple[list[tuple[date, list[str], engine.Impact]], date | None]:
+    """What each published change between two dates did: the day before it against its day.
+
+    At most ``limit`` dates (each is a whole catalog x world comparison, about half a second);
+    the second value is the last date answered when more remain (ask again from there). Each
+    step is kept with the snapshot, so paging and repeated questions cost nothing more.
+    """
+    dates = sorted(change_dates(snap, start, end).items())
     steps = []
-    for day, what in change_dates(snap, start, end).items():
-        before = engine.Side(snap.book, day - timedelta(days=1), snap.catalog.specs)
-        after = engine.Side(snap.book, day, snap.catalog.specs)
-        steps.append((day, what, engine.compare(before, after, reference.COUNTRY_NAMES)))
-    return steps
+    for day, what in dates[:limit]:
+        steps.append((day, what, snap.remember(("impact-step", day), partial(_step, snap, day))))
+    return steps, (steps[-1][0] if len(dates) > limit else None)
 
 
 @dataclass

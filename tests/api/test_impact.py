@@ -161,6 +161,24 @@ def test_published_changes_between_two_dates_around_the_letters(client: TestClie
     assert [s["date"] for s in steps] == ["2026-01-15", "2026-02-03"]
 
 
+def test_a_long_range_is_answered_a_few_change_dates_at_a_time_and_pages_to_the_end(client: TestClient) -> None:
+    """Each change date is a whole catalog x world comparison: an answer holds at most `limit`
+    dates and says where to go on; paging visits every date once, in order."""
+    seen: list[str] = []
+    start = "2022-01-01"
+    while True:
+        page = client.get("/v1/impact", params={"from": start, "to": "2026-12-31", "limit": "6"}).json()
+        assert 1 <= len(page["steps"]) <= 6
+        seen += [s["date"] for s in page["steps"]]
+        if page["next_from"] is None:
+            break
+        assert page["next_from"] == page["steps"][-1]["date"]
+        start = page["next_from"]
+    assert seen == sorted(set(seen)) and len(seen) > 6
+    assert {"2025-04-09", "2026-01-15", "2026-02-03"} <= set(seen)
+    assert client.get("/v1/impact", params={"from": start, "to": "2026-12-31", "limit": "17"}).status_code == 422
+
+
 @pytest.fixture
 def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("CHIPCLASS_DATABASE_URL", database_url)

@@ -121,7 +121,13 @@ function betweenForm(op) {
     event.preventDefault();
     result.replaceChildren(h("p", { class: "loading" }, "Computing…"));
     try {
-      showAnswer(result, await api.get(op.path, { from: from.value, to: to.value }, { fresh: true }));
+      const answer = await api.get(op.path, { from: from.value, to: to.value }, { fresh: true });
+      showAnswer(result, answer);
+      if (answer.next_from) {
+        // the answer holds the first change dates only: offer the rest from where it stopped
+        from.value = answer.next_from;
+        result.prepend(h("p", { class: "note", role: "status" }, `More changes after ${answer.next_from}: "From" is set there, show again for the rest.`));
+      }
     } catch (error) {
       result.replaceChildren(errorBox(error));
     }
