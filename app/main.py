@@ -22,7 +22,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app import clock, docs, migrate
-from app.answers import PreparedAnswers
 from app.catalog.router import csv_router as catalog_csv_router
 from app.catalog.router import router as catalog_router
 from app.changes.router import router as changes_router
@@ -37,6 +36,7 @@ from app.errors import install
 from app.events import service as events
 from app.events.router import router as events_router
 from app.failures import failures
+from app.http import PreparedAnswers
 from app.impact.router import router as impact_router
 from app.keys.router import router as keys_router
 from app.keys.service import KeyVerifier, add_key, has_any_key

@@ -226,7 +226,7 @@ def parse_json(body: bytes) -> tuple[str | None, Any]:
 
 
 FastPath = Callable[[Scope, dict[bytes, bytes], Send], Awaitable[bool]]
-"""Answers a request before FastAPI when it can (True), e.g. ``app.answers.PreparedAnswers``."""
+"""Answers a request before FastAPI when it can (True), e.g. ``app.http.PreparedAnswers``."""
 
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _JSON_TYPES = (b"application/json",)

@@ -29,6 +29,20 @@ ALLOWED_REACH_INS: set[tuple[str, str]] = set()
 # the composition root and the HTTP shell may import any room
 SHELL = {"app.main", "app.cli", "app.models", "app.deps", "app.operations"}
 HTTP_MODULES = ("fastapi", "starlette")
+# the HTTP layer: besides the routers, the only modules that may import FastAPI or Starlette (the
+# edge middleware, dependencies, error rendering, response helpers and the fast path, the app and
+# its documents); everything else (services, the engine, app/answers.py, ...) is framework-free
+HTTP_LAYER = {
+    "app.deps",
+    "app.docs",
+    "app.errors",
+    "app.http",
+    "app.main",
+    "app.observability",
+    "app.openapi",
+    "app.operations",
+    "app.testhooks",
+}
 
 
 @dataclass(frozen=True)
@@ -165,14 +179,42 @@ def test_routers_are_http_only_no_models_and_no_error_rewrapping(package: str) -
     assert not tries, f"app/{package}/router.py catches errors at lines {tries}: let the service's DomainError through"
 
 
-def test_only_routers_and_the_http_shell_import_fastapi_or_starlette() -> None:
-    offenders = []
-    for name, path in modules().items():
-        parts = name.split(".")
-        in_domain = len(parts) >= 2 and parts[1] in (*DOMAINS, "rules")
-        if in_domain and parts[-1] != "router" and external_imports(path) & set(HTTP_MODULES):
-            offenders.append(name)
-    assert not offenders, f"HTTP types outside routers: {offenders}"
+def framework_outside_the_http_layer(known: dict[str, Path]) -> list[str]:
+    """The modules, neither a router nor in ``HTTP_LAYER``, that import FastAPI or Starlette (at any
+    depth, ``if TYPE_CHECKING:`` included)."""
+    return [
+        name
+        for name, path in known.items()
+        if name.split(".")[-1] != "router" and name not in HTTP_LAYER and external_imports(path) & set(HTTP_MODULES)
+    ]
+
+
+def test_only_routers_and_the_http_layer_import_fastapi_or_starlette() -> None:
+    offenders = framework_outside_the_http_layer(modules())
+    assert not offenders, f"HTTP types outside the HTTP layer (routers, {sorted(HTTP_LAYER)}): {offenders}"
+    # the prepared answers are plain bytes; their HTTP side is app/http.py (issue 9)
+    assert "app.answers" not in HTTP_LAYER
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from fastapi import Response\n",
+        "import starlette.types\n",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fastapi import FastAPI\n",
+        "def f():\n    from starlette.responses import Response\n",
+    ],
+)
+def test_a_framework_import_outside_the_http_layer_is_reported(tmp_path: Path, source: str) -> None:
+    """The check above can fail: a service or a shared module importing the framework, however it
+    does, is named; the same import in a router or an HTTP-layer module is not."""
+    path = tmp_path / "m.py"
+    path.write_text(source, encoding="utf-8")
+    plain = tmp_path / "plain.py"
+    plain.write_text("import hashlib\n", encoding="utf-8")
+    known = {"app.answers": path, "app.screening.service": path, "app.clock": plain}
+    assert framework_outside_the_http_layer(known) == ["app.answers", "app.screening.service"]
+    assert framework_outside_the_http_layer({"app.http": path, "app.screening.router": path}) == []
 
 
 def test_the_engine_imports_no_framework_database_io_or_clock() -> None:

@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from app import answers, clock
+from app import clock
 from app.decisions.service import get_visible, new_decision_id, new_draft, record
 from app.deps import AcceleratorIdPath, AsOfQuery, EngineDep, Reader, Screener, ScreenerOrAuditor, SnapshotDep
 from app.direct import Call
 from app.errors import responses
-from app.http import cached_json, record_json
+from app.http import cached_json, prepared_json, record_json, remember_key
 from app.keys.service import Principal
 from app.regulations.snapshot import Snapshot
 from app.screening import monitoring, service
@@ -281,8 +281,8 @@ async def classify_catalog_accelerator(
     if prepared is None:
         prepared = await run_in_threadpool(service.classify_prepared, snap, req)
     # remembered under this exact path and query too, so the edge can repeat it (app/answers.py)
-    snap.remember(answers.get_key(request.scope), lambda: prepared)
-    return answers.respond(request, prepared)
+    snap.remember(remember_key(request.scope), lambda: prepared)
+    return prepared_json(request, prepared)
 
 
 @router.get(
