@@ -321,10 +321,21 @@ async def post(client: httpx.AsyncClient, sub: WebhookSubscription, event: Event
     return Attempt(ok, response.status_code, None if ok else f"HTTP {response.status_code}", elapsed)
 
 
+def _still_subscribed(session: Session, subscription_id: str) -> bool:
+    """Whether the subscription still exists, checked after this transaction's first write so that
+    an attempt is never logged for a subscription deleted meanwhile (its delivery log went with it).
+    On PostgreSQL the row stays locked until the commit: a concurrent delete either waits and then
+    removes what this transaction wrote, or committed first and is seen here. On SQLite the write
+    already holds the database's write lock, so every committed delete is seen."""
+    query = select(WebhookSubscription.id).where(col(WebhookSubscription.id) == subscription_id)
+    return session.exec(query.with_for_update()).first() is not None
+
+
 def _record(
     engine: Engine, sub: WebhookSubscription, event: Event, owner: str, result: Attempt, policy: Policy
 ) -> bool:
-    """Log the attempt and move the subscription on; True to keep delivering in this lease."""
+    """Log the attempt and move the subscription on; True to keep delivering in this lease (False,
+    with nothing logged, when the subscription was deleted while its delivery was in flight)."""
     at = now()
     with Session(engine) as session:
         attempt = sub.failures + 1
@@ -344,7 +355,6 @@ def _record(
                 reason = f"delivery of {event.id} failed for {policy.retry_window_s:.0f} s: {result.error}"
                 values = {"enabled": False, "disabled_reason": reason[:500], "lease_owner": None, "lease_until": None}
                 outcome = "failed"
-                log.warning("webhook %s disabled: %s", sub.id, reason)
             else:
                 delay = backoff(policy, attempt)
                 values = {
@@ -371,7 +381,12 @@ def _record(
             )
         )
         session.execute(update(WebhookSubscription).where(*where).values(**values))
+        if not _still_subscribed(session, sub.id):
+            session.rollback()
+            return False
         session.commit()
+    if outcome == "failed":
+        log.warning("webhook %s disabled: %s", sub.id, values["disabled_reason"])
     return keep_going
 
 
@@ -402,6 +417,10 @@ def _log_manual(engine: Engine, sub: WebhookSubscription, event: Event, result: 
                 manual=True,
             )
         )
+        session.flush()
+        if not _still_subscribed(session, sub.id):
+            session.rollback()
+            return
         session.commit()
 
 

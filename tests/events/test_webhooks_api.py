@@ -14,8 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session, func, select
 
+from app.db import make_engine
 from app.main import create_app
+from app.webhooks import service
+from app.webhooks.models import WebhookDelivery
 from tests.conftest import ADMIN_KEY, make_settings, new_key, wait_ready
 from tests.e2e.conftest import free_port
 from tests.events.conftest import FAST, eventually
@@ -166,3 +170,33 @@ def test_events_long_poll_returns_when_an_event_is_committed(hooks: TestClient) 
     assert page["next_cursor"] == str(page["items"][-1]["seq"])
     empty = hooks.get("/v1/events", params={"after": page["next_cursor"], "wait": 0}).json()
     assert empty == {"items": [], "next_cursor": page["next_cursor"]}
+
+
+def test_an_attempt_finishing_after_its_subscription_was_deleted_is_not_logged(database_url: str) -> None:
+    """Deleting a subscription deletes its delivery log, also when a delivery (scheduled or manual)
+    was in flight: the attempt that finishes afterwards must not leave an orphan row behind."""
+    engine = make_engine(make_settings(database_url))
+    policy = service.Policy(allow_private=True)
+    sub = service.create(engine, "http://127.0.0.1:9/h", ["webhook.test"], None, None, policy)
+    service.send_test(engine, sub.id)
+    assert service._claim(engine, sub.id, "me", service.now(), policy.lease_s)
+    found = service._next(engine, sub.id, "me")
+    assert found is not None and found[1] is not None
+    held, event = found
+
+    def logged() -> int:
+        with Session(engine) as session:
+            return session.exec(select(func.count()).select_from(WebhookDelivery)).one()
+
+    # the same calls log the attempt while the subscription exists (the check can fail)
+    assert service._record(engine, held, event, "me", service.Attempt(True, 204, None, 3), policy) is True
+    service._log_manual(engine, held, event, service.Attempt(True, 204, None, 3))
+    assert logged() == 2
+
+    service.delete(engine, sub.id)
+    assert logged() == 0
+    failed = service.Attempt(False, None, "ConnectError: refused", 3)
+    assert service._record(engine, held, event, "me", failed, policy) is False
+    service._log_manual(engine, held, event, failed)
+    assert logged() == 0
+    engine.dispose()
