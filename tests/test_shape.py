@@ -34,6 +34,7 @@ HTTP_MODULES = ("fastapi", "starlette")
 # its documents); everything else (services, the engine, app/answers.py, ...) is framework-free
 HTTP_LAYER = {
     "app.deps",
+    "app.direct",
     "app.docs",
     "app.errors",
     "app.http",
