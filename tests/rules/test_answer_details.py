@@ -16,6 +16,7 @@ import pytest
 from app.regulations import loader
 from app.rules import licensing, metrics
 from app.rules.book import RuleBook, Spec, Throughput
+from app.rules.classify import CitationOut, RulesetRef
 from app.rules.licensing import ExceptionOut, Licensing, Party
 
 NAC_NOTIFIED = ExceptionOut(
@@ -194,3 +195,27 @@ def test_memory_plus_interconnect_bandwidth_is_their_sum(book: RuleBook) -> None
         ).value("memory_plus_interconnect_gbps")
         is None
     )
+
+
+def test_an_answer_cites_each_ruleset_with_every_citation_field(book: RuleBook) -> None:
+    on = date(2026, 2, 2)
+    selection = licensing.select(book, on, on)
+    for ruleset, ref in zip(selection.rulesets, selection.refs, strict=True):
+        assert ref == RulesetRef(
+            ruleset.id,
+            ruleset.family,
+            ruleset.title,
+            ruleset.effective_from,
+            ruleset.effective_to,
+            ruleset.enforced,
+            ruleset.source_kind,
+            tuple(CitationOut(c.source, c.source_kind, c.url, c.document, c.note) for c in ruleset.citations),
+        )
+    (band,) = [ref for ref in selection.refs if ref.id == "china-review-band-2026-01-15"]
+    first = band.citations[0]
+    assert (first.source_kind, first.document, first.url) == (
+        "regulation",
+        "FR Doc 2026-00789",
+        "https://www.federalregister.gov/d/2026-00789",
+    )
+    assert first.source.startswith("91 FR 1684 (2026-01-15)") and (first.note or "").startswith("Summary: ")
