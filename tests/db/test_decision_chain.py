@@ -182,7 +182,15 @@ def tamper(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-@pytest.mark.parametrize("statement", ["UPDATE decision SET response = '{}' WHERE seq = 1", "DELETE FROM decision"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE decision SET response = '{}' WHERE seq = 1",
+        "DELETE FROM decision",
+        "UPDATE decision_ruleset SET ruleset_id = 'other' WHERE decision_seq = 1",
+        "DELETE FROM decision_ruleset",
+    ],
+)
 def test_the_database_refuses_to_change_or_delete_a_decision(
     client: TestClient, database_url: str, statement: str
 ) -> None:
@@ -192,8 +200,9 @@ def test_the_database_refuses_to_change_or_delete_a_decision(
         with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
         if engine.dialect.name == "postgresql":
+            table = "decision_ruleset" if "decision_ruleset" in statement else "decision"
             with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as conn:
-                conn.execute(text("TRUNCATE decision"))
+                conn.execute(text(f"TRUNCATE {table}"))
     finally:
         engine.dispose()
     assert client.get("/v1/decisions/verify").json()["checked"] == 2
