@@ -172,6 +172,18 @@ def _line_classification(c: Classification) -> LineClassification:
 def _party(
     snap: Snapshot, destination: str, hq: str | None, parent: str | None, transaction: TransactionType, on: date
 ) -> tuple[Party, list[str]]:
+    """The party as the rules see it and the destination's warnings, once per snapshot for the same
+    countries, transaction and day (every screening asks, twice: ``is_warm`` and ``screen``)."""
+    party, warnings = snap.remember(
+        ("party", destination, hq, parent, transaction, on),
+        lambda: _resolve_party(snap, destination, hq, parent, transaction, on),
+    )
+    return party, list(warnings)
+
+
+def _resolve_party(
+    snap: Snapshot, destination: str, hq: str | None, parent: str | None, transaction: TransactionType, on: date
+) -> tuple[Party, tuple[str, ...]]:
     book = snap.book
     dest, alias = book.resolve_country(destination, on)
     party = Party(
@@ -180,7 +192,7 @@ def _party(
         parent_headquarters=book.resolve_country(parent, on)[0] if parent else None,
         transaction_type=transaction,
     )
-    return party, list(licensing.destination_warnings(book, party, destination, alias, on))
+    return party, tuple(licensing.destination_warnings(book, party, destination, alias, on))
 
 
 LineAnswer = tuple[Classification, licensing.Licensing, RangeAnalysis | None]
