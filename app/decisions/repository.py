@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, update
+from sqlalchemy import Table, bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.canonical import canonical, canonical_plain, sha256
-from app.db import flush_rows
+from app.db import flush_rows, insert_rows
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.errors import DomainError
 
@@ -47,9 +47,6 @@ _SET_HEAD = (
     .where(CHAIN_TABLE.c.id == 1)
     .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 )
-_INSERT_DECISIONS = insert(DECISION_TABLE)
-_INSERT_KEYS = insert(IDEMPOTENCY_TABLE)
-_INSERT_LINKS = insert(LINK_TABLE)
 
 
 HASHED = (
@@ -223,11 +220,11 @@ def append_in(
     # plain INSERTs, many rows per statement: the ORM's unit of work cost more CPU than the
     # statements themselves, CPU the writer thread takes from the event loop (one GIL)
     if decisions:
-        connection.execute(_INSERT_DECISIONS, decisions)
+        insert_rows(connection, DECISION_TABLE, decisions)
     if keys:
-        connection.execute(_INSERT_KEYS, keys)
+        insert_rows(connection, IDEMPOTENCY_TABLE, keys)
     if links:
-        connection.execute(_INSERT_LINKS, links)
+        insert_rows(connection, LINK_TABLE, links)
     connection.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
     for draft in stored:
         for effect in draft.effects:

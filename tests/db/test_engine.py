@@ -121,3 +121,41 @@ def test_postgresql_gets_statement_and_connect_timeouts(database_url: str) -> No
                 conn.execute(text("SELECT pg_sleep(3)"))
     finally:
         engine.dispose()
+
+
+def test_insert_rows_stores_exactly_what_a_sqlalchemy_insert_stores(database_url: str) -> None:
+    """The decision writer's driver-level executemany (app.db.insert_rows) applies the same bind
+    processors: the stored text of every column, timestamps included, is what ``insert(table)`` writes."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, text
+
+    from app.db import insert_rows
+    from app.events.service import EVENT_TABLE
+
+    engine = make_engine(make_settings(database_url))
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+    def row(seq: int) -> dict[str, object]:
+        return {
+            "seq": seq,
+            "id": f"msg_t{seq}",
+            "type": "webhook.test",
+            "created_at": at,
+            "subject": None,
+            "payload": "{}",
+        }
+
+    with engine.begin() as connection:
+        insert_rows(connection, EVENT_TABLE, [row(900_001), row(900_002)])
+        connection.execute(insert(EVENT_TABLE), [row(900_003)])
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text(
+                "SELECT seq, id, type, CAST(created_at AS TEXT), subject, payload FROM event "
+                "WHERE seq >= 900001 ORDER BY seq"
+            )
+        ).all()
+    assert [r[0] for r in stored] == [900_001, 900_002, 900_003]
+    assert len({tuple(r[2:]) for r in stored}) == 1, stored
+    engine.dispose()
