@@ -15,13 +15,15 @@ import os
 import re
 import sys
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -72,16 +74,9 @@ class Telemetry:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "chipclass_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "chipclass_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry,
-        )
+        # chipclass_requests_total and chipclass_request_duration_seconds
+        self.http = RequestSeries((0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.registry.register(self.http)
         self.decisions = Counter(
             "chipclass_decisions_total", "Decisions recorded", ["kind", "replayed"], registry=self.registry
         )
@@ -109,8 +104,6 @@ class Telemetry:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
             registry=self.registry,
         )
-        # labelled children, looked up once: prometheus_client's labels() takes a lock and builds a key
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def watch_reference(self, rejected: Callable[[], Iterable[tuple[str, str]]], failing: Callable[[], bool]) -> None:
         """Gauges read at scrape time: stored reference records left out of the rules (one series per
@@ -135,16 +128,54 @@ class Telemetry:
         self.registry.register(_Reference())
 
     def observe_request(self, method: str, template: str, status: int, elapsed: float) -> None:
-        key = (method, template, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self.requests.labels(method, template, str(status)), self.latency.labels(method, template))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(elapsed)
+        self.http.observe(method, template, status, elapsed)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_go_float = cast(Callable[[float], str], floatToGoString)  # how prometheus_client writes a bucket bound
+
+
+class RequestSeries(Collector):
+    """``chipclass_requests_total`` (method, route, status) and ``chipclass_request_duration_seconds``
+    (method, route), counted by the edge on the event loop, their only writer, in plain dictionaries:
+    prometheus_client's Counter and Histogram take a lock per increment (three per request), which
+    was about a quarter of the edge's own cost per request. Read at scrape time."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.bounds = buckets
+        self.counts: dict[tuple[str, str, int], int] = {}
+        # per (method, route): a count per bucket (not cumulative; the last one is +Inf), then the sum
+        self.durations: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, template: str, status: int, elapsed: float) -> None:
+        key = (method, template, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        series = self.durations.get((method, template))
+        if series is None:
+            series = self.durations[(method, template)] = [0.0] * (len(self.bounds) + 2)
+        series[bisect_left(self.bounds, elapsed)] += 1  # le: the first bound >= elapsed
+        series[-1] += elapsed
+
+    def collect(self) -> Iterable[Metric]:
+        counts = list(self.counts.items())  # copies made without running Python code: no torn reads
+        durations = [(k, list(v)) for k, v in list(self.durations.items())]
+        requests = CounterMetricFamily("chipclass_requests", "HTTP requests", labels=["method", "route", "status"])
+        for (method, template, status), n in counts:
+            requests.add_metric([method, template, str(status)], n)
+        yield requests
+        latency = HistogramMetricFamily(
+            "chipclass_request_duration_seconds", "HTTP request latency", labels=["method", "route"]
+        )
+        for (method, template), series in durations:
+            cumulative: float = 0.0
+            buckets: list[tuple[str, float]] = []
+            for bound, in_bucket in zip((*self.bounds, float("inf")), series[:-1], strict=True):
+                cumulative += in_bucket
+                buckets.append((_go_float(bound), cumulative))
+            latency.add_metric([method, template], buckets, series[-1])
+        yield latency
 
 
 async def probe_loop_lag(telemetry: Telemetry, period_s: float) -> None:
@@ -261,6 +292,7 @@ class EdgeMiddleware:
         self.ids = RequestIds()
         self.prepared = prepared
         self.direct = direct
+        self.too_large = f"The body may be at most {max_body} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -300,22 +332,24 @@ class EdgeMiddleware:
             body = problem(code, detail, instance=scope["path"], request_id=request_id, errors=errors)
             await send({"type": "http.response.body", "body": body.model_dump_json().encode()})
 
-        too_large = f"The body may be at most {self.max_body} bytes"
+        too_large = self.too_large
         try:
             method = scope["method"]
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await reject("payload_too_large", too_large)
                 return
-            has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
             api_write = method in _BODY_METHODS and scope["path"].startswith("/v1/")
-            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            file_types = FILE_BODIES.get(scope["path"], ())
-            is_json = ctype in _JSON_TYPES or ctype.endswith(b"+json")
-            if has_body and api_write and not is_json and ctype not in file_types:
-                wanted = ", ".join(t.decode() for t in file_types) or "application/json"
-                await reject("unsupported_media_type", f"Send the body as {wanted}")
-                return
+            is_json = False
+            if api_write:
+                has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+                ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+                file_types = FILE_BODIES.get(scope["path"], ())
+                is_json = ctype in _JSON_TYPES or ctype.endswith(b"+json")
+                if has_body and not is_json and ctype not in file_types:
+                    wanted = ", ".join(t.decode() for t in file_types) or "application/json"
+                    await reject("unsupported_media_type", f"Send the body as {wanted}")
+                    return
             app_receive = receive
             if api_write:
                 # read the whole body first (a chunked one is held to the same limit as a declared
