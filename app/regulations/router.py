@@ -81,6 +81,8 @@ async def create_ruleset(body: RulesetSubmission, store: StoreDep, principal: Ad
     carries the change's impact. The change is recorded (who, when, `reason`) with the ruleset.
     Existing rulesets are never edited; end an open one with `supersedes`."""
     doc, today = body.document(), clock.today()
+    # a write that will be refused is answered before the (costly) impact of the change is computed
+    await run_in_threadpool(service.precheck_ruleset, store.engine, store.files, doc, body.retroactive, today)
     announced = await run_in_threadpool(impact.announcement, store.current, store.files, [doc], today)
     actor = Actor.api_key(principal.key_id, principal.name)
     request = ChangeRequest(actor, body.reason, body.retroactive, announced)
@@ -123,6 +125,8 @@ async def create_country_group_change(
     """Record a dated Country Group change (add or remove), with its citation and the reason; a
     known group, a real ISO country, a sane date (`retroactive: true` before today)."""
     doc, today = body.document(), clock.today()
+    # a write that will be refused is answered before the (costly) impact of the change is computed
+    await run_in_threadpool(service.precheck_group_change, store.engine, store.files, doc, body.retroactive, today)
     announced = await run_in_threadpool(impact.announcement, store.current, store.files, [doc], today)
     actor = Actor.api_key(principal.key_id, principal.name)
     request = ChangeRequest(actor, body.reason, body.retroactive, announced)

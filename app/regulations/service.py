@@ -281,23 +281,56 @@ def _reject(code: str, problems: list[validation.Problem]) -> None:
         raise validation.DocumentRejected(code, problems)
 
 
+def _check_ruleset(
+    session: Session, files: loader.ReferenceFiles, doc: RulesetDoc, retroactive: bool, today: date
+) -> None:
+    """Raise what refuses the ruleset (409 an existing id, 422 invalid) against the stored data."""
+    vocab = validation.reference_vocabulary(files)
+    if session.get(StoredRuleset, doc.id) is not None:
+        raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
+    docs, changes = _stored(session)
+    _reject("invalid_ruleset", validation.check_ruleset(doc, vocab, docs, today, retroactive=retroactive))
+    try:
+        # what is stored must load again: every replica's snapshot re-reads the stored document
+        loader.ruleset_document(doc)
+        _validate(files, [*docs, doc], changes)
+    except ValueError as exc:
+        raise DomainError("invalid_ruleset", str(exc), "/") from exc
+
+
+def _check_group_change(
+    session: Session, files: loader.ReferenceFiles, change: GroupChangeDoc, retroactive: bool, today: date
+) -> None:
+    vocab = validation.reference_vocabulary(files)
+    _docs, changes = _stored(session)
+    problems = validation.check_group_change(change, vocab, files, changes, today, retroactive=retroactive)
+    _reject("validation_error", problems)
+
+
+def precheck_ruleset(
+    engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc, retroactive: bool, today: date
+) -> None:
+    """Blocking, read-only: the checks ``add_ruleset`` makes, so that a write it would refuse is
+    answered before the change's impact is computed (``add_ruleset`` checks again when it writes)."""
+    with Session(engine) as session:
+        _check_ruleset(session, files, doc, retroactive, today)
+
+
+def precheck_group_change(
+    engine: Engine, files: loader.ReferenceFiles, change: GroupChangeDoc, retroactive: bool, today: date
+) -> None:
+    """Blocking, read-only: the checks ``add_group_change`` makes (see ``precheck_ruleset``)."""
+    with Session(engine) as session:
+        _check_group_change(session, files, change, retroactive, today)
+
+
 def add_ruleset(
     engine: Engine, files: loader.ReferenceFiles, doc: RulesetDoc, request: ChangeRequest, today: date
 ) -> changelog.ReferenceChange:
     """Blocking: validate (fail closed), store and record a new ruleset in one transaction."""
-    vocab = validation.reference_vocabulary(files)
     with Session(engine, expire_on_commit=False) as session:
         rev = revision.bump(session)
-        if session.get(StoredRuleset, doc.id) is not None:
-            raise DomainError("conflict", f"ruleset {doc.id} exists; publish a change as a new id", "/id")
-        docs, changes = _stored(session)
-        _reject("invalid_ruleset", validation.check_ruleset(doc, vocab, docs, today, retroactive=request.retroactive))
-        try:
-            # what is stored must load again: every replica's snapshot re-reads the stored document
-            loader.ruleset_document(doc)  # what is stored must load again, as replicas read it
-            _validate(files, [*docs, doc], changes)
-        except ValueError as exc:
-            raise DomainError("invalid_ruleset", str(exc), "/") from exc
+        _check_ruleset(session, files, doc, request.retroactive, today)
         session.add(_ruleset_row(doc, content_hash(doc), clock.now()))
         change = changelog.record(
             session, "ruleset", request.actor, request.reason, doc.model_dump(mode="json"),
@@ -315,14 +348,9 @@ def add_group_change(
     engine: Engine, files: loader.ReferenceFiles, change: GroupChangeDoc, request: ChangeRequest, today: date
 ) -> changelog.ReferenceChange:
     """Blocking: record a dated Country Group change that keeps every membership consistent."""
-    vocab = validation.reference_vocabulary(files)
     with Session(engine, expire_on_commit=False) as session:
         rev = revision.bump(session)
-        _docs, changes = _stored(session)
-        _reject(
-            "validation_error",
-            validation.check_group_change(change, vocab, files, changes, today, retroactive=request.retroactive),
-        )
+        _check_group_change(session, files, change, request.retroactive, today)
         session.add(_change_row(change, clock.now()))
         record = changelog.record(
             session, "country_group_change", request.actor, request.reason, change.model_dump(mode="json"),

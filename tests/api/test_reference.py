@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.impact import service as impact
+
 
 def test_catalog_holds_at_least_55_accelerators_each_figure_citing_a_source(client: TestClient) -> None:
     items: list[dict[str, Any]] = []
@@ -208,3 +210,38 @@ def test_country_group_change_applies_from_its_date(client: TestClient) -> None:
     assert again.status_code == 422
     removal = {**change, "country": "DE", "action": "remove"}
     assert client.post("/v1/country-group-changes", json=removal).status_code == 422
+
+
+def test_a_refused_reference_write_is_answered_before_its_impact_is_computed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The impact a reference.changed event carries costs seconds (every item, country and profile);
+    a write that will be refused (422, 409) is answered without computing it (the contract gate saw a
+    refused Country Group change take 17 s on a loaded machine)."""
+    computed: list[str] = []
+    real = impact.announcement
+
+    def counting(*args: Any) -> Any:
+        computed.append("impact")
+        return real(*args)
+
+    monkeypatch.setattr(impact, "announcement", counting)
+    change = {
+        "group": "D:5",
+        "country": "MY",
+        "action": "add",
+        "effective": "2027-03-01",
+        "citation": {"source": "Test rule", "source_kind": "regulation"},
+        "reason": "test: Malaysia added to D:5",
+    }
+    assert client.post("/v1/country-group-changes", json=change).status_code == 201
+    assert computed == ["impact"]  # an accepted write announces its impact
+    again = client.post("/v1/country-group-changes", json=change)
+    assert again.status_code == 422 and "already in D:5" in again.json()["detail"]
+    assert client.post("/v1/rulesets", json=new_ruleset()).status_code == 201
+    assert computed == ["impact", "impact"]
+    existing = client.post("/v1/rulesets", json=new_ruleset())
+    assert existing.status_code == 409, existing.text
+    overlapping = client.post("/v1/rulesets", json=new_ruleset(id="test-my-2027-06-01", effective_from="2027-06-01"))
+    assert overlapping.status_code in (409, 422), overlapping.text
+    assert computed == ["impact", "impact"]
