@@ -153,6 +153,9 @@ SCHEMATHESIS_EXCLUDED=positive_data_acceptance
 # the stateful phase follows the webhook links on every seed instead of seeing only 422s.
 # Time: --max-time bounds the run; fuzzing and stateful repeat until it is spent, so how many cases
 # run depends on the machine, not the answers: a failure prints the exact request to replay (curl).
+# Response time: --checks all includes max_response_time, whose default limit is 10 s. GET /v1/events
+# long-polls for up to 9 s by design, and the gate shares a loaded CI machine: 10 s failed on timing,
+# not on the API. The limit is the request timeout (20 s); latency is bench/bench.py's job.
 # Excluded operation: revoke_key. Its stateful links (list_keys -> revoke_key) revoke the admin key the
 # fuzzer authenticates with, after which every operation answers only 401. Revocation is covered by
 # tests/api (access tests); gate 1 proves its client method is generated.
@@ -162,7 +165,7 @@ set +e
   --checks all --exclude-checks "$SCHEMATHESIS_EXCLUDED" \
   --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
   --exclude-operation-id revoke_key \
-  --workers 1 --request-timeout 20 --max-time 280 \
+  --workers 1 --request-timeout 20 --max-response-time 20 --max-time 280 \
   --suppress-health-check all --no-color \
   -H "Authorization: Bearer $ADMIN_KEY" \
   --generation-database none --report junit --report-junit-path "$WORK/schemathesis.xml") 2>&1 | tee "$WORK/schemathesis.log"
