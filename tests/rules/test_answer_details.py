@@ -154,6 +154,17 @@ def test_an_advisory_reaches_a_destination_by_the_code_sent_or_by_the_country_it
         )
         for code in ("HK", "CN")
     ]
+    docs.append(
+        type(files.advisories[0]).model_validate(
+            {
+                "id": "on-chip",
+                "text": "about the chip",
+                "accelerators": ["x-chip"],
+                "effective_from": "2024-01-01",
+                "citation": {"source": "a rule", "source_kind": "regulation"},
+            }
+        )
+    )
     book = loader.build_book(
         dataclasses.replace(files, advisories=docs), files.rulesets, files.group_changes, "advisories"
     )
@@ -166,6 +177,8 @@ def test_an_advisory_reaches_a_destination_by_the_code_sent_or_by_the_country_it
         "about CN (CN)",
     )
     assert licensing.destination_warnings(book, Party("CN"), "CN", None, on) == ("about CN (CN)",)
+    # an item advisory from regulation text carries no source-kind mark
+    assert licensing.item_warnings(book, "x-chip", on) == ("about the chip (a rule)",)
 
 
 def test_hong_kong_is_treated_as_china_from_the_alias_s_first_day(book: RuleBook) -> None:

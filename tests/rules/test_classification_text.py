@@ -138,3 +138,33 @@ def test_a_margin_is_never_shown_as_zero_off_the_threshold() -> None:
     assert classify._margin(Fraction(-2, 3)) == -0.666667
     assert classify.display(Fraction(5, 2 * 10**6)) == 0.000002  # half-even: 0.0000025 -> 0.000002
     assert classify.display(Fraction(7, 2 * 10**6)) == 0.000004  # 0.0000035 -> 0.000004
+
+
+@pytest.mark.parametrize(
+    ("value", "op", "threshold", "met"),
+    [
+        (Fraction(5), "<=", Fraction(5), True),
+        (Fraction(6), "<=", Fraction(5), False),
+        (Fraction(5), "==", Fraction(5), True),
+        (Fraction(5), "==", Fraction(6), False),
+        (Fraction(5), "<", Fraction(5), False),
+        (Fraction(5), ">", Fraction(5), False),
+        (Fraction(5), ">=", Fraction(5), True),
+    ],
+)
+def test_every_operator_the_data_may_use_compares_exactly(
+    value: Fraction, op: str, threshold: Fraction, met: bool
+) -> None:
+    assert classify._compare(value, op, threshold) is met
+    with pytest.raises(ValueError, match="does not compare numbers"):
+        classify._compare(value, "in", threshold)
+
+
+def test_each_clause_and_note_result_carries_the_text_of_the_rule(book: RuleBook) -> None:
+    c = classified(book, Spec((Throughput("fp16", Fraction(300)),), datacenter=True, die_area_mm2=Fraction(1000)))
+    for result in c.rulesets:
+        ruleset = book.ruleset(result.ruleset.id)
+        assert ruleset is not None
+        assert [(x.id, x.text) for x in result.clauses] == [(x.id, x.text) for x in ruleset.clauses]
+        assert [(x.id, x.text) for x in result.notes] == [(x.id, x.text) for x in ruleset.notes]
+        assert all(x.text for x in (*result.clauses, *result.notes))

@@ -122,3 +122,13 @@ def test_a_headquarters_rule_that_reaches_only_entities_abroad_says_why_it_is_le
     assert notes and all(
         "its headquarters basis reaches only entities located outside US, and this one is in US (" in n for n in notes
     ), notes
+
+
+def test_a_selection_says_whether_it_is_hypothetical_and_when_no_3a090_control_was_in_force(book: RuleBook) -> None:
+    before = licensing.select(book, date(2020, 1, 1), date(2026, 1, 1))
+    assert before.hypothetical is False
+    assert "No 3A090 control was in force on 2020-01-01 in the reference data." in before.warnings
+    on = date(2025, 6, 1)
+    assert licensing.select(book, on, on).hypothetical is False
+    assert licensing.select(book, on, on, ("ac-2023-11-17",)).hypothetical is True
+    assert not [w for w in licensing.select(book, on, on).warnings if w.startswith("No 3A090 control")]

@@ -14,11 +14,12 @@ from fractions import Fraction
 
 import pytest
 
+from app.regulations import loader
 from app.rules import licensing, ranges
 from app.rules.book import FigureRange, RuleBook, Spec, Throughput
 from app.rules.licensing import Party
 from app.rules.ranges import RangeAnalysis, RangeOut, Segment
-from tests.rules.test_ranges_answers import V2, tpp_range
+from tests.rules.test_ranges_answers import FIXTURE, V2, tpp_range
 from tests.rules.test_ranges_answers import book as fixture_book  # noqa: F401  (the fixture book + delta)
 
 F = Fraction
@@ -26,7 +27,7 @@ BITS = {"fp16": 16, "fp8": 8}
 # a threshold of 0 (never a crossing: it would divide by zero) and one below 1 for each ratio metric
 LIMITS = {
     "performance_density": frozenset({F(0), F(1, 2), F(4)}),
-    "memory_bandwidth_density": frozenset({F(0), F(1, 2), F(2)}),
+    "memory_bandwidth_density": frozenset({F(0), F(1, 2), F(4)}),
     "memory_bandwidth_gbps": frozenset({F(1400)}),
     "memory_plus_interconnect_gbps": frozenset({F(1700)}),
     "interconnect_bandwidth_gbps": frozenset({F(1100)}),
@@ -72,12 +73,18 @@ HBM = Spec((), datacenter=False, die_area_mm2=F(100), memory_bandwidth_gbps=F(80
         pytest.param(
             dataclasses.replace(LOGIC, die_area_mm2=None), "throughput.1", {F(600)}, id="fp8-row-without-die-area"
         ),
-        pytest.param(HBM, "die_area_mm2", {F(400), F(1600)}, id="hbm-die-area-by-bandwidth-density"),
-        pytest.param(HBM, "memory_bandwidth_gbps", {F(1400), F(0), F(50), F(200)}, id="hbm-memory-density-times-area"),
+        pytest.param(HBM, "die_area_mm2", {F(200), F(1600)}, id="hbm-die-area-by-bandwidth-density"),
+        pytest.param(
+            dataclasses.replace(HBM, throughput=(Throughput("fp16", F(100)),)),
+            "die_area_mm2",
+            {F(400), F(3200), F(200), F(1600)},
+            id="hbm-die-area-with-throughput-both-densities",
+        ),
+        pytest.param(HBM, "memory_bandwidth_gbps", {F(1400), F(0), F(50), F(400)}, id="hbm-memory-density-times-area"),
         pytest.param(
             dataclasses.replace(HBM, interconnect_bandwidth_gbps=F(100)),
             "memory_bandwidth_gbps",
-            {F(1400), F(1600), F(0), F(50), F(200)},
+            {F(1400), F(1600), F(0), F(50), F(400)},
             id="hbm-memory-with-io",
         ),
         pytest.param(
@@ -186,3 +193,134 @@ def test_where_another_ranged_figure_moves_the_crossing_each_case_names_it(book:
         performance_density_min=5.0,
         performance_density_max=6.857143,
     )
+
+
+def theta(files: loader.ReferenceFiles, b: tuple[str, str], a: tuple[str, str]) -> RuleBook:
+    """A one-ruleset book: 3A090.b and 3A090.a each by one TPP comparison."""
+    doc = {
+        "id": "theta-v1",
+        "family": "theta",
+        "title": "theta",
+        "effective_from": "2024-01-01",
+        "source_kind": "regulation",
+        "citations": [{"source": "fixture theta", "source_kind": "regulation"}],
+        "classification": {
+            "clauses": [
+                {"id": "ta", "eccn": "3A090.a", "text": "a", "all": [["tpp", *a]]},
+                {"id": "tb", "eccn": "3A090.b", "text": "b", "all": [["tpp", *b]]},
+            ]
+        },
+    }
+    return loader.build_book(files, [type(files.rulesets[0]).model_validate(doc)], [], "theta")
+
+
+@pytest.mark.parametrize(
+    ("b", "a", "low", "summary"),
+    [
+        pytest.param(
+            (">", "401"),
+            (">=", "801"),
+            401,
+            "The range decides: not 3A090 if the fp16 dense throughput is at most 25.0625 TOPS (exactly 401/16); "
+            "3A090.b if it is above 25.0625 TOPS (exactly 401/16) below 50.0625 TOPS (exactly 801/16); "
+            "3A090.a if it is at least 50.0625 TOPS (exactly 801/16).",
+            id="starting-on-a-strict-threshold-a-single-point-then-two-parts",
+        ),
+        pytest.param(
+            (">", "401"),
+            (">", "801"),
+            300,
+            "The range decides: not 3A090 if the fp16 dense throughput is at most 25.0625 TOPS (exactly 401/16); "
+            "3A090.b if it is above 25.0625 TOPS (exactly 401/16) to 50.0625 TOPS (exactly 801/16); "
+            "3A090.a if it is above 50.0625 TOPS (exactly 801/16).",
+            id="strict-thresholds-include-the-crossing-below",
+        ),
+    ],
+)
+def test_each_part_of_a_range_says_whether_its_ends_are_included_and_their_exact_value(
+    b: tuple[str, str], a: tuple[str, str], low: int, summary: str
+) -> None:
+    files = loader.read_reference_files(FIXTURE)
+    book = theta(files, b, a)
+    c, analysis = ranges.classification(tpp_range(low, 900), book.in_force(V2), book)
+    assert c.eccn == "3A090.a" and analysis is not None
+    assert analysis.summary == summary
+    assert len(analysis.segments) == 3
+
+
+def test_where_the_throughput_moves_the_die_area_s_crossing_each_case_names_the_throughput(book: RuleBook) -> None:
+    """Throughput listed first does not decide at either die-area end; the die area decides at both
+    throughput ends, each with its own crossing (PD 5.92 at 4,160 / 5.92 and 4,640 / 5.92 mm2)."""
+    spec = Spec(
+        (Throughput("bf16", None),),
+        datacenter=True,
+        memory_bandwidth_gbps=F(1200),
+        interconnect_bandwidth_gbps=F(600),
+        ranges=(FigureRange("throughput.0", F(260), F(290)), FigureRange("die_area_mm2", F(700), F(800))),
+    )
+    _, analysis = ranges.classification(spec, book.in_force(date(2026, 11, 28)), book)
+    assert analysis is not None and analysis.decisive
+    assert analysis.summary == (
+        "The range decides: 3A090.a if the die area is at most 702.702703 mm2 (exactly 26000/37); 3A090.b if it is "
+        "above 702.702703 mm2 (exactly 26000/37) (with bf16 dense throughput 260 TOPS). 3A090.a if the die area is "
+        "at most 783.783784 mm2 (exactly 29000/37); 3A090.b if it is above 783.783784 mm2 (exactly 29000/37) "
+        "(with bf16 dense throughput 290 TOPS)."
+    )
+    assert {s.held for s in analysis.segments} == {"bf16 dense throughput 260 TOPS", "bf16 dense throughput 290 TOPS"}
+
+
+def test_two_ranges_that_do_not_matter_are_both_named(book: RuleBook) -> None:
+    spec = Spec(
+        (Throughput("bf16", None),),
+        datacenter=True,
+        memory_bandwidth_gbps=F(1200),
+        interconnect_bandwidth_gbps=F(600),
+        ranges=(FigureRange("die_area_mm2", F(100), F(200)), FigureRange("throughput.0", F(400), F(500))),
+    )
+    _, analysis = ranges.classification(spec, book.in_force(date(2026, 11, 28)), book)
+    assert analysis is not None and not analysis.decisive
+    assert analysis.summary == (
+        "The range did not matter: 3A090.a anywhere in the given range "
+        "(die area 100-200 mm2, bf16 dense throughput 400-500 TOPS)."
+    )
+
+
+def test_a_figure_that_decides_only_at_one_end_of_the_other_names_no_held_figure(book: RuleBook) -> None:
+    """bf16 230-290 TOPS on 700-800 mm2: the throughput decides only on the small die (at 259 TOPS),
+    the die area only at the high throughput (at 29000/37 mm2); each once, so no "(with ...)"."""
+    spec = Spec(
+        (Throughput("bf16", None),),
+        datacenter=True,
+        memory_bandwidth_gbps=F(1200),
+        interconnect_bandwidth_gbps=F(600),
+        ranges=(FigureRange("throughput.0", F(230), F(290)), FigureRange("die_area_mm2", F(700), F(800))),
+    )
+    _, analysis = ranges.classification(spec, book.in_force(date(2026, 11, 28)), book)
+    assert analysis is not None
+    assert analysis.summary == (
+        "The range decides: 3A090.b if the bf16 dense throughput is below 259 TOPS; 3A090.a if it is at least "
+        "259 TOPS. 3A090.a if the die area is at most 783.783784 mm2 (exactly 29000/37); 3A090.b if it is above "
+        "783.783784 mm2 (exactly 29000/37)."
+    )
+    assert {s.held for s in analysis.segments} == {None}
+
+
+def test_a_ranged_memory_die_has_no_tpp_bounds(book: RuleBook) -> None:
+    hbm = Spec(
+        (), datacenter=False, memory_bandwidth_gbps=F(800), kind="hbm",
+        ranges=(FigureRange("die_area_mm2", F(300), F(500)),),
+    )  # fmt: skip
+    c, analysis = ranges.classification(hbm, book.in_force(date(2026, 11, 28)), book)
+    assert c.eccn == "3A090.c" and analysis is not None
+    assert analysis.summary == (
+        "The range decides: 3A090.c if the die area is below 400 mm2; not 3A090 if it is at least 400 mm2."
+    )
+    assert (analysis.tpp_min, analysis.tpp_max, analysis.performance_density_min) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(F(250), "250"), (F(75, 2), "37.5"), (F(225, 4), "56.25"), (F(1, 3), "0.333333"), (F(2, 3), "0.666667")],
+)
+def test_a_range_bound_is_written_exactly_when_it_terminates_else_to_six_places(value: Fraction, text: str) -> None:
+    assert ranges._text(value) == text

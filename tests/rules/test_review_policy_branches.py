@@ -1,7 +1,7 @@
 """Each way a review policy can be passed over, and the one after it still applied; the wording of
 a reason's detail for each kind of rule scope; the undetermined message; the days the rules
 change. On the engine fixture book plus one synthetic family, epsilon: six review policies for MY,
-the first five each passed over for a different reason, the last one applied (written against
+the first six each passed over for a different reason, the last one applied (written against
 surviving mutants of the engine run, where `continue` became `break`; docs/mutation.md)."""
 
 from __future__ import annotations
@@ -51,6 +51,39 @@ EPSILON = {
             "items": {"any_of": [[["tpp", ">=", "100"]]]},
             "destinations": {"countries": ["MY"]},
             "review_policy": "approval",
+            "exceptions": [
+                {
+                    "code": "HQX",
+                    "name": "D:5 buyers",
+                    "citation": "fixture hqx",
+                    "notification_required": False,
+                    "headquarters": {"groups": ["D:5"]},
+                    "eligible": {"all_items": True},
+                },
+                {
+                    "code": "ANY",
+                    "name": "anyone",
+                    "citation": "fixture any",
+                    "notification_required": False,
+                    "eligible": {"all_items": True},
+                },
+            ],
+        },
+        {
+            "id": "epsilon-hq-listed",
+            "label": "3A090.a to an IR-headquartered entity outside US and CA",
+            "citation": "fixture 11",
+            "items": {"eccns": ["3A090.a"]},
+            "headquarters": {"countries": ["IR"]},
+            "headquarters_located": {"all_countries": True, "except_countries": ["US", "CA"]},
+        },
+        {
+            "id": "epsilon-hq-a5",
+            "label": "3A090.a to an IR-headquartered entity in A:5",
+            "citation": "fixture 12",
+            "items": {"eccns": ["3A090.a"]},
+            "headquarters": {"countries": ["IR"]},
+            "headquarters_located": {"groups": ["A:5"]},
         },
         {
             "id": "epsilon-all",
@@ -66,8 +99,9 @@ EPSILON = {
         policy("p-other-basis", "denial", bases=["headquarters"]),
         policy("p-needs-bandwidth", "denial", items={"any_of": [[["memory_bandwidth_gbps", ">=", "100"]]]}),
         policy("p-out-of-scope", "denial", items={"any_of": [[["tpp", ">=", "100000"]]]}),
-        policy("p-reexport-only", "denial", transaction_types=["reexport"]),
-        policy("p-by-group", "case-by-case", destinations={"groups": ["A:5"]}),
+        policy("p-reexport-only", "denial", transaction_types=["reexport", "transfer"]),
+        policy("p-us-sold", "denial", us_available_on="2025-01-15"),
+        policy("p-by-group", "case-by-case", destinations={"groups": ["A:5"]}, conditions_text="as the fixture says"),
     ],
 }
 
@@ -124,9 +158,11 @@ def test_a_review_policy_after_five_passed_over_still_applies_and_each_skip_is_e
     assert [w for w in lic.warnings if w.startswith("policy ")] == [
         "policy p-needs-bandwidth (fixture p-needs-bandwidth) cannot be applied without memory_bandwidth_gbps, "
         "so the review policy does not change.",
-        "policy p-reexport-only (fixture p-reexport-only) covers only reexport transactions; this one is a export, "
-        "so its review policy does not change.",
-        "policy p-by-group (fixture p-by-group): review policy case-by-case.",
+        "policy p-reexport-only (fixture p-reexport-only) covers only reexport/transfer transactions; "
+        "this one is a export, so its review policy does not change.",
+        "policy p-us-sold (fixture p-us-sold) does not apply: the item's commercial availability in the United "
+        "States on 2025-01-15 is not known, so the review policy does not change.",
+        "policy p-by-group (fixture p-by-group): review policy case-by-case. Conditions: as the fixture says",
     ]
 
 
@@ -212,6 +248,9 @@ def test_an_undetermined_rule_names_the_figures_it_needs(files: loader.Reference
     with pytest.raises(UndeterminedError) as both:
         answer(book, chip(500), Party("MY"))
     assert both.value.fields == ("interconnect_bandwidth_gbps", "memory_bandwidth_gbps")
+    assert str(both.value) == (
+        "epsilon-bw may apply; it needs interconnect_bandwidth_gbps, memory_bandwidth_gbps to decide"
+    )
 
 
 def test_the_days_the_rules_change_include_group_changes_and_ends(book: RuleBook, files: loader.ReferenceFiles) -> None:
@@ -231,3 +270,105 @@ def test_the_days_the_rules_change_include_group_changes_and_ends(book: RuleBook
     ) in tomorrow
     empty = loader.build_book(files, [], [], "empty")
     assert empty.change_dates() == () and empty.latest_change() is None
+
+
+def test_an_exception_for_d5_headquartered_buyers_is_skipped_for_others_and_the_next_still_offered(
+    book: RuleBook,
+) -> None:
+    assert [e.code for e in answer(book, chip(500), Party("MY")).license_exceptions] == ["ANY"]
+    assert [e.code for e in answer(book, chip(500), Party("MY", headquarters="CN")).license_exceptions] == [
+        "HQX",
+        "ANY",
+    ]
+    # VN joins D:5 on 2025-01-01 in the fixture: a VN-headquartered buyer gets HQX from that day only
+    assert [e.code for e in answer(book, chip(500), Party("MY", headquarters="VN")).license_exceptions] == [
+        "HQX",
+        "ANY",
+    ]
+    before = answer(book, chip(500), Party("MY", headquarters="VN"), date(2024, 6, 1))
+    assert [e.code for e in before.license_exceptions] == ["ANY"]
+
+
+def test_a_headquarters_rule_left_out_by_where_the_entity_is_says_where_it_reaches(book: RuleBook) -> None:
+    notes = [w for w in answer(book, chip(900), Party("US", headquarters="IR")).warnings if "does not apply" in w]
+    assert notes == [
+        "epsilon-hq-listed does not apply: its headquarters basis reaches only entities located outside US, CA, "
+        "and this one is in US (fixture 11).",
+        "epsilon-hq-a5 does not apply: its headquarters basis reaches only entities located outside the listed "
+        "places, and this one is in US (fixture 12).",
+    ]
+    # an item the rule does not reach (not 3A090.a) gets no such note
+    assert not [w for w in answer(book, chip(100), Party("US", headquarters="IR")).warnings if "does not apply" in w]
+
+
+ZETA = {
+    "id": "zeta-v1",
+    "family": "zeta",
+    "title": "zeta: a note that needs a figure",
+    "effective_from": "2024-01-01",
+    "source_kind": "regulation",
+    "citations": [{"source": "fixture zeta", "source_kind": "regulation"}],
+    "classification": {
+        "clauses": [
+            {"id": "z1", "eccn": "3A090.a", "text": "TPP 1000 or more", "all": [["tpp", ">=", "1000"]]},
+            {
+                "id": "z2",
+                "eccn": "3A090.b",
+                "text": "TPP 100 or more with bandwidth",
+                "all": [
+                    ["tpp", ">=", "100"],
+                    ["memory_bandwidth_gbps", ">=", "1"],
+                    ["interconnect_bandwidth_gbps", ">=", "1"],
+                ],
+            },
+        ],
+        "notes": [
+            {"id": "zeta note", "text": "not by bandwidth", "all": [["memory_plus_interconnect_gbps", "<=", "100"]]}
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def zeta(files: loader.ReferenceFiles) -> RuleBook:
+    return loader.build_book(files, [type(files.rulesets[0]).model_validate(ZETA)], [], "zeta")
+
+
+def classified(book: RuleBook, spec: Spec) -> str | None:
+    selection = licensing.select(book, ON, ON)
+    c, _ = licensing.classify_and_license(
+        book, selection, metrics.compute(spec, book.definitions.bit_lengths), Party("DE"), ON
+    )
+    return c.eccn
+
+
+def test_a_note_that_could_exclude_a_controlled_item_needs_its_figures(zeta: RuleBook) -> None:
+    with pytest.raises(UndeterminedError) as err:
+        classified(zeta, chip(2000))
+    assert err.value.fields == ("interconnect_bandwidth_gbps", "memory_bandwidth_gbps")
+    assert str(err.value) == (
+        "zeta-v1: cannot decide zeta note without interconnect_bandwidth_gbps, memory_bandwidth_gbps"
+    )
+    with pytest.raises(UndeterminedError) as one:
+        classified(zeta, chip(2000, memory_bandwidth_gbps=Fraction(50)))
+    assert one.value.fields == ("interconnect_bandwidth_gbps",)
+    # the note's bound is "<=": exactly 100 GB/s in all is excluded, 101 is not
+    bandwidth = {"memory_bandwidth_gbps": Fraction(50), "interconnect_bandwidth_gbps": Fraction(50)}
+    assert classified(zeta, chip(2000, **bandwidth)) is None
+    bandwidth["interconnect_bandwidth_gbps"] = Fraction(51)
+    assert classified(zeta, chip(2000, **bandwidth)) == "3A090.a"
+
+
+def test_a_clause_that_cannot_be_decided_names_every_missing_figure(zeta: RuleBook) -> None:
+    with pytest.raises(UndeterminedError) as err:
+        classified(zeta, chip(500))
+    assert err.value.fields == ("interconnect_bandwidth_gbps", "memory_bandwidth_gbps")
+    assert str(err.value) == (
+        "zeta-v1: cannot decide 3A090.b without interconnect_bandwidth_gbps, memory_bandwidth_gbps"
+    )
+
+
+def test_a_superseded_ruleset_is_cited_with_the_day_it_ended(book: RuleBook) -> None:
+    refs = {r.id: r for r in licensing.select(book, date(2024, 6, 1), date(2024, 6, 1)).refs}
+    assert (refs["alpha-v1"].effective_from, refs["alpha-v1"].effective_to) == (date(2024, 1, 1), date(2025, 1, 1))
+    assert refs["beta-v1"].effective_to == date(2026, 1, 1)
