@@ -168,3 +168,24 @@ def test_each_clause_and_note_result_carries_the_text_of_the_rule(book: RuleBook
         assert [(x.id, x.text) for x in result.clauses] == [(x.id, x.text) for x in ruleset.clauses]
         assert [(x.id, x.text) for x in result.notes] == [(x.id, x.text) for x in ruleset.notes]
         assert all(x.text for x in (*result.clauses, *result.notes))
+
+
+def test_a_condition_result_carries_its_metric_operator_and_threshold_known_or_not(book: RuleBook) -> None:
+    """A logic part is not HBM: its 3A090.c clause reads a memory bandwidth density the spec lacks."""
+    c = classified(
+        book, Spec((Throughput("fp16", Fraction(300)),), datacenter=True, die_area_mm2=Fraction(1000)), date(2025, 6, 1)
+    )
+    (hbm,) = [x for r in c.rulesets for x in r.clauses if x.id == "3A090.c"]
+    unknown = hbm.conditions[1]
+    assert (unknown.metric, unknown.operator, unknown.threshold, unknown.value, unknown.met, unknown.margin) == (
+        "memory_bandwidth_density",
+        ">",
+        "2",
+        None,
+        None,
+        None,
+    )
+    assert unknown.explanation == "memory bandwidth density (GB/s/mm2) unknown (not in the spec)"
+    (a1,) = [x for r in c.rulesets for x in r.clauses if x.id == "3A090.a.1"]
+    tpp = a1.conditions[1]
+    assert (tpp.metric, tpp.operator, tpp.threshold) == ("tpp", ">=", "4800")
