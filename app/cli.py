@@ -248,7 +248,7 @@ def _proposal(path: Path) -> Proposal:
     try:
         return impact.parse_proposal(_read_document(path))
     except impact.ImpactError as exc:
-        _fail([(exc.pointer, str(exc))])
+        _fail([(exc.pointer or "/", exc.detail)])
     except ValidationError as exc:
         _fail([("/" + "/".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()])
     except validation.DocumentRejected as exc:
@@ -286,7 +286,7 @@ def impact(
     except validation.DocumentRejected as exc:
         _fail([(p.pointer, p.detail) for p in exc.problems])
     except service.ImpactError as exc:
-        _fail([(exc.pointer, str(exc))])
+        _fail([(exc.pointer or "/", exc.detail)])
     shots = service.screenings(store.engine, comparison, limit=1000)
     for line in service.table(comparison, shots):
         typer.echo(line)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from app.changes import service
 from app.changes.schemas import ChangePage, ChangeRead, ChangeVerification
 from app.deps import Auditor, EngineDep
-from app.errors import DomainError, responses
+from app.errors import responses
 
 router = APIRouter(prefix="/v1/changes", tags=["audit"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "database_unavailable")
@@ -33,10 +33,7 @@ async def list_changes(
 ) -> Response:
     """The reference-data change log, newest first: who (API key, `cli` or `seed`), when, why, and the
     document, each record hash-linked to the one before (audit scope)."""
-    try:
-        before = service.decode_cursor(cursor) if cursor else None
-    except service.ChangeLogError as exc:
-        raise DomainError("validation_error", str(exc), exc.pointer) from exc
+    before = service.decode_cursor(cursor) if cursor else None
     rows, next_seq = await run_in_threadpool(
         service.page, engine, limit=limit, before_seq=before, kind=kind, since=since, until=until
     )

@@ -27,6 +27,7 @@ from ulid import ULID
 
 from app.canonical import canonical, sha256
 from app.changes.models import ChangeChain, ReferenceChange
+from app.errors import DomainError
 
 ChangeKind = Literal["ruleset", "country_group_change", "accelerator"]
 ActorKind = Literal["api_key", "cli", "seed"]
@@ -64,10 +65,11 @@ CLI = Actor("cli", "cli")
 SEED = Actor("seed", "seed")
 
 
-class ChangeLogError(ValueError):
+class ChangeLogError(DomainError):
+    """A change-log request refused as sent (a DomainError: the API renders it as a 422)."""
+
     def __init__(self, pointer: str, message: str) -> None:
-        super().__init__(message)
-        self.pointer = pointer
+        super().__init__("validation_error", message, pointer)
 
 
 def record_hash(c: ReferenceChange) -> str:

@@ -16,10 +16,6 @@ router = APIRouter(prefix="/v1/impact", tags=["reference"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "not_ready")
 
 
-def _problem(exc: service.ImpactError) -> DomainError:
-    return DomainError(exc.code, str(exc), exc.pointer)
-
-
 def _analyse(store: StoreDep, body: ImpactRequest) -> ImpactResponse:
     snap, now = store.current, today()
     after = service.decode_cursor(body.screenings_cursor)
@@ -61,10 +57,7 @@ async def analyse_impact(body: ImpactRequest, store: StoreDep, _: Reader) -> Imp
     differently (counts, and ids paged). The proposal is validated as a write would be."""
     if not store.loaded:
         raise DomainError("not_ready", "Rules are not loaded yet; retry shortly", headers={"Retry-After": "2"})
-    try:
-        return await run_in_threadpool(_analyse, store, body)
-    except service.ImpactError as exc:
-        raise _problem(exc) from exc
+    return await run_in_threadpool(_analyse, store, body)
 
 
 @router.get("", operation_id="impact_between", response_model=ImpactBetween, responses=COMMON)

@@ -34,11 +34,11 @@ from app.rules.licensing import Party
 Proposal = RulesetDoc | GroupChangeDoc | AcceleratorCreate
 
 
-class ImpactError(ValueError):
+class ImpactError(DomainError):
+    """An impact question that cannot be answered as asked (a DomainError: the API renders it)."""
+
     def __init__(self, code: str, pointer: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.pointer = pointer
+        super().__init__(code, message, pointer)
 
 
 @dataclass(frozen=True)
@@ -432,7 +432,7 @@ def announcement(
         elif len(proposals) == 1:
             comparison = of_proposal(snap, files, proposals[0], None, today)
         else:
-            raise ImpactError("mixed", "/", "one ruleset or Country Group change at a time")
+            raise ImpactError("validation_error", "/", "one ruleset or Country Group change at a time")
     except (DomainError, ValueError, ArithmeticError):
         return None
     lines = summary_lines(comparison.impact)
