@@ -598,10 +598,10 @@ def print_table(rows: list[Row], verdicts: list[Verdict]) -> None:
     by_label = {r.label: r for r in rows}
     print()
     print(
-        f"| {'endpoint':<44} | {'req/s':>8} | {'range':>15} | {'p50 ms':>6} | {'p99 ms':>6} "
+        f"| {'endpoint':<48} | {'req/s':>8} | {'range':>15} | {'p50 ms':>6} | {'p99 ms':>6} "
         f"| {'ratio':>5} | {'target':>12} | {'CPU us/req':>10} | {'CPU ratio':>9} |"
     )
-    print(f"|{'-' * 46}|{'-' * 9}:|{'-' * 16}:|{'-' * 7}:|{'-' * 7}:|{'-' * 6}:|{'-' * 13}:|{'-' * 11}:|{'-' * 10}:|")
+    print(f"|{'-' * 50}|{'-' * 9}:|{'-' * 16}:|{'-' * 7}:|{'-' * 7}:|{'-' * 6}:|{'-' * 13}:|{'-' * 11}:|{'-' * 10}:|")
     for row in rows:
         ref = by_label[row.reference] if row.reference else row
         # the median of each round's ratio (the two runs minutes apart at most), not the ratio of the
@@ -621,7 +621,7 @@ def print_table(rows: list[Row], verdicts: list[Verdict]) -> None:
             verdicts.append(Verdict(f"{row.label.strip()} / {ref.label}", f"{ratio:.2f}x", f">= {row.target:g}x", ok))
             verdicts.append(Verdict("  same, requests per server CPU-second", f"{cpu_ratio:.2f}x", "info", None))
         print(
-            f"| {row.label:<44} | {row.med('rps'):>8,.0f} | {rng:>15} | {row.med('p50_ms'):>6.1f} | "
+            f"| {row.label:<48} | {row.med('rps'):>8,.0f} | {rng:>15} | {row.med('p50_ms'):>6.1f} | "
             f"{row.med('p99_ms'):>6.1f} | {ratio:>5.2f} | {target:>12} | {cpu_us:>10,.0f} | {cpu_ratio:>9.2f} |"
         )
     tails = [(r.label.strip(), r.med("p99_ms") / r.med("p50_ms")) for r in rows if r.server == "chipclass"]
