@@ -8,10 +8,11 @@ defines its own.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from app.text import NO_CONTROLS, NoControls
 
@@ -20,6 +21,19 @@ from app.text import NO_CONTROLS, NoControls
 EARLIEST_AS_OF = date(1990, 1, 1)
 LATEST_AS_OF = date(2100, 12, 31)
 AS_OF_DESCRIPTION = "The day to evaluate (YYYY-MM-DD); default today (UTC)"
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date_text(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+"""A date given as text (a query parameter) is ``YYYY-MM-DD``, as the OpenAPI document says: never a
+Unix timestamp, which pydantic would otherwise read (``0`` as 1970-01-01)."""
 
 AsOf = Annotated[date, Field(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION)]
 """The day an answer is given for (request bodies); query parameters use ``app.deps.AsOfQuery``."""

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date
+from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -11,6 +11,7 @@ from app.changes import service
 from app.changes.schemas import ChangePage, ChangeRead, ChangeVerification
 from app.deps import Auditor, EngineDep
 from app.errors import responses
+from app.vocabulary import IsoDate
 
 router = APIRouter(prefix="/v1/changes", tags=["audit"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "database_unavailable")
@@ -26,8 +27,8 @@ async def list_changes(
     engine: EngineDep,
     _: Auditor,
     kind: Literal["ruleset", "country_group_change", "accelerator"] | None = None,
-    since: Annotated[date | None, Query(description="Recorded on or after this date (UTC)")] = None,
-    until: Annotated[date | None, Query(description="Recorded on or before this date (UTC)")] = None,
+    since: Annotated[IsoDate | None, Query(description="Recorded on or after this date (UTC)")] = None,
+    until: Annotated[IsoDate | None, Query(description="Recorded on or before this date (UTC)")] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:

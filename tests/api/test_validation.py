@@ -206,3 +206,18 @@ def test_a_bad_group_change_is_422_naming_the_field(
     assert resp.status_code == 422, resp.text
     assert any(e["pointer"] == pointer and text in e["detail"] for e in resp.json()["errors"]), resp.json()
     assert "TH" not in [c["country"] for c in client.get("/v1/country-group-changes").json()["items"]]
+
+
+@pytest.mark.parametrize("value", ["0", "86400", "2026-12-01T00:00:00", "20261201", "2026-1-1"])
+@pytest.mark.parametrize("param", ["since", "until"])
+def test_change_log_dates_are_yyyy_mm_dd_never_a_timestamp(client: TestClient, param: str, value: str) -> None:
+    """The spec says format date; pydantic alone read `until=0` as 1970-01-01 (schemathesis ST201)."""
+    resp = client.get("/v1/changes", params={param: value})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["pointer"] == f"/query/{param}" or param in resp.text
+
+
+def test_change_log_dates_in_the_documented_form_are_accepted(client: TestClient) -> None:
+    resp = client.get("/v1/changes", params={"since": "2020-01-01", "until": "2100-12-31"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["items"]
