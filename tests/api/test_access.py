@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -75,6 +76,22 @@ def test_screen_key_reads_its_own_screenings_only(client: TestClient, anon: Test
     assert anon.get(path, headers={"Authorization": f"Bearer {other}"}).status_code == 404
     auditor = new_key(client, "audit")
     assert anon.get(path, headers={"Authorization": f"Bearer {auditor}"}).status_code == 200
+    admin = new_key(client, "admin")  # not the key that made it: admin reads every screening too
+    assert anon.get(path, headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+
+
+def test_only_screenings_are_served_as_screenings(client: TestClient) -> None:
+    """GET /v1/screenings/{id} serves screening decisions, never another kind of record (a
+    classification is stored too, and closing a screening stores a closure)."""
+    body = {**SCREEN, "open_until": str(datetime.now(UTC).date() + timedelta(days=5)), "reference": "PO-kinds"}
+    made = client.post("/v1/screenings", json=body)
+    assert made.status_code == 201, made.text
+    closed = client.post(f"/v1/screenings/{made.json()['id']}/close", json={"status": "cancelled", "reason": "x"})
+    assert closed.status_code == 200, closed.text
+    others = [r for r in client.get("/v1/decisions", params={"limit": 200}).json()["items"] if r["kind"] != "screening"]
+    assert {r["kind"] for r in others} >= {"closure"}
+    for record in others:
+        assert client.get(f"/v1/screenings/{record['id']}").status_code == 404, record["kind"]
 
 
 def test_revoked_key_stops_working(client: TestClient, anon: TestClient) -> None:
