@@ -42,13 +42,14 @@ from app.keys.router import router as keys_router
 from app.keys.service import KeyVerifier, add_key, has_any_key
 from app.observability import EdgeMiddleware, Telemetry, configure_logging, probe_loop_lag, settle_heap, watch_gc
 from app.openapi import document
+from app.operations import DIRECT as OPERATIONS_DIRECT
 from app.operations import router as operations_router
 from app.regulations.loader import ReferenceFiles, read_reference_files
 from app.regulations.router import router as regulations_router
 from app.regulations.service import seed
 from app.regulations.snapshot import SnapshotStore
 from app.screening import monitoring
-from app.screening.router import DIRECT
+from app.screening.router import DIRECT as SCREENING_DIRECT
 from app.screening.router import router as screening_router
 from app.testhooks import HoldGate
 from app.ui.router import router as ui_router
@@ -310,7 +311,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         max_body=settings.max_body_bytes,
         telemetry=telemetry,
         prepared=PreparedAnswers(app),
-        direct=DirectRoutes(app, DIRECT),
+        direct=DirectRoutes(app, {**OPERATIONS_DIRECT, **SCREENING_DIRECT}),
     )
 
     return app

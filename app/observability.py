@@ -384,22 +384,17 @@ class EdgeMiddleware:
                     await reject("validation_error", detail, pointer="/")
                     return
                 app_receive = _replay(body, receive)
-                direct = self.direct.get(method, scope["path"]) if self.direct is not None else None
-                # (the test-only hold gate sits between the edge and FastAPI: a held request goes there)
-                if direct is not None and b"x-chipclass-test-hold" not in headers:
-                    assert self.direct is not None
-                    call = Call(scope, app_receive, scope["headers"], parsed, principal)
-                    response = await self.direct.answer(direct, call)
-                    if response is not None:
-                        await response(scope, app_receive, send_wrapper)
-                        return
-            elif (
-                method == "GET"
-                and self.prepared is not None
-                and scope["path"].endswith("/classification")
-                and await self.prepared(scope, headers, send_wrapper)
-            ):
-                return
+                if await self._direct(scope, app_receive, send_wrapper, headers, parsed, principal):
+                    return
+            elif method == "GET":
+                if await self._direct(scope, receive, send_wrapper, headers, UNPARSED, None):
+                    return
+                if (
+                    self.prepared is not None
+                    and scope["path"].endswith("/classification")
+                    and await self.prepared(scope, headers, send_wrapper)
+                ):
+                    return
             await self.app(scope, app_receive, send_wrapper)
         except Exception as exc:
             failures.report(error_log, "unhandled error", exc)
@@ -424,6 +419,26 @@ class EdgeMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+    async def _direct(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        parsed: Any,
+        principal: Principal | None,
+    ) -> bool:
+        """Answer through the route's direct call (app/direct.py) if it has one and takes the request."""
+        direct = self.direct.get(scope["method"], scope["path"]) if self.direct is not None else None
+        # (the test-only hold gate sits between the edge and FastAPI: a held request goes there)
+        if direct is None or self.direct is None or b"x-chipclass-test-hold" in headers:
+            return False
+        response = await self.direct.answer(direct, Call(scope, receive, scope["headers"], parsed, principal))
+        if response is None:
+            return False
+        await response(scope, receive, send)
+        return True
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -171,3 +171,15 @@ def test_the_rate_limit_holds_on_the_direct_path(limited: TestClient, spy: Spy) 
     answers = [limited.post("/v1/classifications", json={"spec": SPEC}).status_code for _ in range(5)]
     assert answers == [200, 200, 200, 429, 429]
     assert spy.answered == 3  # refused ones go to FastAPI, which refuses them too
+
+
+def test_liveness_is_answered_at_the_edge_with_the_routes_own_answer(client: TestClient, spy: Spy) -> None:
+    direct, fastapi = _both(spy, lambda: client.get("/healthz"))
+    assert direct.extensions["direct"]
+    assert direct.status_code == fastapi.status_code == 200
+    assert direct.content == fastapi.content == b'{"status":"ok"}'
+    assert _headers(direct) == _headers(fastapi)
+    assert direct.headers["content-type"] == "application/json"
+    # counted under its route like any request (dashboards and alerts read it)
+    metrics = client.get("/metrics").text
+    assert re.search(r'chipclass_requests_total\{[^}]*route="/healthz"[^}]*status="200"[^}]*\} 2\.0', metrics)
