@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.engine import Engine
 
 from app.clock import SYSTEM, Clock
@@ -14,7 +15,7 @@ from app.errors import DomainError
 from app.keys.schemas import Scope
 from app.keys.service import KeyVerifier, Principal
 from app.regulations.snapshot import Snapshot, SnapshotStore
-from app.vocabulary import AS_OF_DESCRIPTION, EARLIEST_AS_OF, LATEST_AS_OF
+from app.vocabulary import AS_OF_DESCRIPTION, EARLIEST_AS_OF, LATEST_AS_OF, iso_date_text
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
 # threadpool, a thread hop per request for what is an attribute read.
@@ -101,5 +102,9 @@ Auditor = Annotated[Principal, require("audit")]
 ScreenerOrAuditor = Annotated[Principal, require("screen", "audit")]
 AnyKey = Annotated[Principal, require("read", "screen", "audit", "admin")]
 
-AsOfQuery = Annotated[date | None, Query(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION)]
+AsOfQuery = Annotated[
+    date | None,
+    Query(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION),
+    BeforeValidator(iso_date_text),
+]
 AcceleratorIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$", max_length=80)]

@@ -25,17 +25,22 @@ AS_OF_DESCRIPTION = "The day to evaluate (YYYY-MM-DD); default today (UTC)"
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
-def _iso_date_text(value: object) -> object:
-    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+def iso_date_text(value: object) -> object:
+    """A date from a caller is text ``YYYY-MM-DD`` (a ``date`` built in code passes as it is)."""
+    if isinstance(value, date) or value is None:
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
-"""A date given as text (a query parameter) is ``YYYY-MM-DD``, as the OpenAPI document says: never a
-Unix timestamp, which pydantic would otherwise read (``0`` as 1970-01-01)."""
+IsoDate = Annotated[date, BeforeValidator(iso_date_text)]
+"""A date a caller sends (body or query) is ``YYYY-MM-DD``, as the OpenAPI document says: never a Unix
+timestamp, number or text, which pydantic would otherwise read (``946684800`` as 2000-01-01)."""
 
-AsOf = Annotated[date, Field(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION)]
+AsOf = Annotated[
+    date, Field(ge=EARLIEST_AS_OF, le=LATEST_AS_OF, description=AS_OF_DESCRIPTION), BeforeValidator(iso_date_text)
+]
 """The day an answer is given for (request bodies); query parameters use ``app.deps.AsOfQuery``."""
 
 

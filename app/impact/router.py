@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from app.deps import Reader, StoreDep
 from app.errors import DomainError, responses
 from app.impact import service
 from app.impact.schemas import ImpactBetween, ImpactRequest, ImpactResponse, ImpactStep, ScreeningsImpact
+from app.vocabulary import IsoDate
 
 router = APIRouter(prefix="/v1/impact", tags=["reference"])
 COMMON = responses("unauthorized", "forbidden", "validation_error", "rate_limited", "not_ready")
@@ -64,8 +64,8 @@ async def analyse_impact(body: ImpactRequest, store: StoreDep, _: Reader) -> Imp
 async def impact_between(
     store: StoreDep,
     _: Reader,
-    from_: Annotated[date, Query(alias="from", description="Start (exclusive)")],
-    to: Annotated[date, Query(description="End (inclusive); at most ten years after `from`")],
+    from_: Annotated[IsoDate, Query(alias="from", description="Start (exclusive)")],
+    to: Annotated[IsoDate, Query(description="End (inclusive); at most ten years after `from`")],
     limit: Annotated[
         int, Query(ge=1, le=16, description="At most this many change dates per answer (each costs about 0.5 s)")
     ] = 4,

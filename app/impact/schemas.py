@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from app.catalog.schemas import AcceleratorCreate
 from app.changes.schemas import ImpactResult
 from app.regulations.schemas import GroupChangeDoc, RulesetDoc
+from app.vocabulary import IsoDate
 
 ChangeId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 
@@ -37,7 +38,7 @@ class ImpactRequest(BaseModel):
     country_group_change: GroupChangeDoc | None = None
     accelerator: AcceleratorCreate | None = None
     change_id: ChangeId | None = Field(None, description="A change from GET /v1/changes, replayed")
-    on: date | None = Field(
+    on: IsoDate | None = Field(
         None, description="The date both sides are evaluated on (default: the document's effective date, else today)"
     )
     screenings_limit: Annotated[int, Field(ge=0, le=1000)] = Field(

@@ -28,7 +28,7 @@ from app.rules.licensing import DISCLAIMER, ExceptionOut, Reason
 from app.rules.outcome import Action, Outcome
 from app.rules.ranges import RangeAnalysis
 from app.text import NO_CONTROLS, NOT_BLANK_NO_CONTROLS, NoControls
-from app.vocabulary import AsOf, CountryInput, TransactionType, UtcDatetime
+from app.vocabulary import AsOf, CountryInput, IsoDate, TransactionType, UtcDatetime
 
 DETERMINED = Field(
     True,
@@ -155,7 +155,7 @@ class ScreeningRequest(BaseModel):
         default_factory=list,
         description="Evaluate as if these rulesets applied; a hypothetical answer is not stored as a decision",
     )
-    open_until: date | None = Field(
+    open_until: IsoDate | None = Field(
         None,
         description="Keep this screening open until this day (the expected ship date, at most "
         "CHIPCLASS_MONITOR_MAX_DAYS ahead): it is screened again after every rule change, and a new "

@@ -32,7 +32,7 @@ APPROVAL = "presumption of approval"
 def screening(
     item: dict[str, Any],
     destination: str,
-    as_of: str,
+    as_of: Any,
     hq: str | None = None,
     parent: str | None = None,
     **extra: Any,
@@ -173,9 +173,13 @@ def test_screening_in_the_future_warns(client: TestClient) -> None:
         pytest.param("yesterday", "/as_of", id="word-not-a-date"),
         pytest.param("2025-02-30", "/as_of", id="february-30"),
         pytest.param("1900-01-01", "/as_of", id="before-the-supported-range"),
+        # a Unix timestamp (pydantic alone reads 946684800 as 2000-01-01) is not a date
+        pytest.param(946684800, "/as_of", id="unix-timestamp-number"),
+        pytest.param("946684800", "/as_of", id="unix-timestamp-text"),
+        pytest.param("2026-01-20T00:00:00Z", "/as_of", id="a-timestamp-not-a-day"),
     ],
 )
-def test_malformed_as_of_is_a_422_problem_naming_the_field(client: TestClient, as_of: str, pointer: str) -> None:
+def test_malformed_as_of_is_a_422_problem_naming_the_field(client: TestClient, as_of: Any, pointer: str) -> None:
     resp = client.post("/v1/screenings", json=screening(H100, "CN", as_of))
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("application/problem+json")
@@ -228,3 +232,32 @@ def test_the_same_screening_without_the_hypothetical_is_stored_and_needs_no_lice
     assert answer["id"] is not None
     assert answer["license_required"] is False
     assert [d["id"] for d in client.get("/v1/decisions").json()["items"]] == [answer["id"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/accelerators/nvidia-h100-sxm5-80gb/classification",
+        "/v1/countries",
+        "/v1/countries/CN",
+    ],
+)
+@pytest.mark.parametrize("as_of", ["946684800", "0", "2026-1-20", "1989-12-31"])
+def test_a_query_as_of_that_is_not_a_supported_yyyy_mm_dd_day_is_a_422_naming_it(
+    client: TestClient, path: str, as_of: str
+) -> None:
+    sep = "&" if "?" in path else "?"
+    resp = client.get(f"{path}{sep}as_of={as_of}")
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "validation_error"
+    assert "as_of" in resp.json()["detail"] + str(resp.json().get("errors"))
+    assert client.get(f"{path}{sep}as_of=2026-01-20").status_code == 200
+
+
+def test_open_until_and_impact_dates_are_yyyy_mm_dd_only(client: TestClient) -> None:
+    resp = client.post("/v1/screenings", json=screening(H100, "SG", "2026-01-20", open_until=1893456000))
+    assert resp.status_code == 422 and "/open_until" in [e["pointer"] for e in resp.json()["errors"]]
+    resp = client.get("/v1/impact", params={"from": "1700000000", "to": "2026-01-20"})
+    assert resp.status_code == 422 and resp.json()["code"] == "validation_error"
+    resp = client.post("/v1/impact", json={"change_id": "x", "on": 1767225600})
+    assert resp.status_code == 422 and "/on" in [e["pointer"] for e in resp.json()["errors"]]
