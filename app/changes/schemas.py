@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.chain import ChainVerification
+
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$"),
@@ -90,11 +92,5 @@ class ChangeReceipt(BaseModel):
     )
 
 
-class ChangeVerification(BaseModel):
-    ok: bool
-    checked: int
-    last_seq: int
-    head_hash: str
-    first_broken_seq: int | None
-    first_broken_id: str | None
-    problem: str | None
+class ChangeVerification(ChainVerification):
+    pass

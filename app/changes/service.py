@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from ulid import ULID
 
+from app import chain
 from app.canonical import canonical, sha256
+from app.chain import Verification
 from app.changes.models import ChangeChain, ReferenceChange
 from app.errors import DomainError
 
@@ -60,7 +62,6 @@ class ChangeRequest:
     impact: Mapping[str, Any] | None = None
 
 
-GENESIS = "0" * 64
 CLI = Actor("cli", "cli")
 SEED = Actor("seed", "seed")
 
@@ -207,53 +208,6 @@ def page(
     return rows, (rows[-1].seq if more and rows else None)
 
 
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    checked: int
-    last_seq: int
-    head_hash: str
-    first_broken_seq: int | None = None
-    first_broken_id: str | None = None
-    problem: str | None = None
-
-
 def verify(engine: Engine, batch: int = 1000) -> Verification:
-    """Walk the change log from the start to the head; report the first broken link."""
-    prev_hash, expected, checked = GENESIS, 1, 0
-    with Session(engine) as session:
-        head = session.get(ChangeChain, 1)
-        last_seq = head.last_seq if head is not None else 0
-        while True:
-            rows = list(
-                session.exec(
-                    select(ReferenceChange)
-                    .where(col(ReferenceChange.seq) >= expected, col(ReferenceChange.seq) <= last_seq)
-                    .order_by(col(ReferenceChange.seq))
-                    .limit(batch)
-                )
-            )
-            if not rows:
-                break
-            for c in rows:
-                problem = None
-                if c.seq != expected:
-                    problem = f"sequence gap: expected {expected}, found {c.seq}"
-                elif c.prev_hash != prev_hash:
-                    problem = "prev_hash does not match the previous record's hash"
-                elif record_hash(c) != c.hash:
-                    problem = "content does not match its hash (record altered)"
-                if problem:
-                    return Verification(False, checked, expected - 1, prev_hash, c.seq, c.id, problem)
-                prev_hash, expected, checked = c.hash, c.seq + 1, checked + 1
-        if head is not None and (head.last_hash != prev_hash or head.last_seq != expected - 1):
-            return Verification(
-                False, checked, expected - 1, prev_hash, expected, None, "chain head does not match the last record"
-            )
-        beyond = session.exec(select(func.max(ReferenceChange.seq))).one()
-        now_head = session.exec(select(ChangeChain.last_seq).where(ChangeChain.id == 1)).first()
-        if beyond is not None and now_head is not None and beyond > now_head:
-            return Verification(
-                False, checked, expected - 1, prev_hash, now_head + 1, None, "records beyond the chain head"
-            )
-    return Verification(True, checked, expected - 1, prev_hash)
+    """The change log's chain walked and checked (``app.chain.verify``)."""
+    return chain.verify(engine, ReferenceChange, ChangeChain, record_hash, batch)

@@ -17,20 +17,20 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from app import clock
+from app import chain, clock
 from app.canonical import canonical, canonical_plain, sha256
+from app.chain import Verification
 from app.db import flush_rows, insert_rows
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.errors import DomainError
 
 log = logging.getLogger("chipclass.decisions")
-GENESIS = "0" * 64
 DECISION_TABLE: Table = Decision.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_TABLE: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 LINK_TABLE: Table = DecisionRuleset.__table__  # type: ignore[attr-defined]
@@ -409,66 +409,6 @@ def page(engine: Engine, after_seq: int, limit: int) -> list[Decision]:
         return list(session.exec(query))
 
 
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    checked: int
-    last_seq: int
-    head_hash: str
-    first_broken_seq: int | None = None
-    first_broken_id: str | None = None
-    problem: str | None = None
-
-
 def verify(engine: Engine, batch: int = 1000) -> Verification:
-    """Walk the chain from the start up to the head read first; report the first broken link.
-
-    Records appended while the walk runs lie beyond that head and are left for the next run, so
-    verifying under live traffic never reports a false break (the head and its record commit together).
-    """
-    prev_hash, expected_seq, checked = GENESIS, 1, 0
-    with Session(engine) as session:
-        head = session.get(DecisionChain, 1)
-        while True:
-            query = select(Decision).where(col(Decision.seq) >= expected_seq)
-            if head is not None:
-                query = query.where(col(Decision.seq) <= head.last_seq)
-            rows = list(session.exec(query.order_by(col(Decision.seq)).limit(batch)))
-            if not rows:
-                break
-            for d in rows:
-                problem = None
-                if d.seq != expected_seq:
-                    problem = f"sequence gap: expected {expected_seq}, found {d.seq}"
-                elif d.prev_hash != prev_hash:
-                    problem = "prev_hash does not match the previous record's hash"
-                elif record_hash(d) != d.hash:
-                    problem = "content does not match its hash (record altered)"
-                if problem:
-                    return Verification(False, checked, expected_seq - 1, prev_hash, d.seq, d.id, problem)
-                prev_hash, expected_seq, checked = d.hash, d.seq + 1, checked + 1
-        if head is not None and (head.last_hash != prev_hash or head.last_seq != expected_seq - 1):
-            return Verification(
-                False,
-                checked,
-                expected_seq - 1,
-                prev_hash,
-                expected_seq,
-                None,
-                "chain head does not match the last record (records missing at the end)",
-            )
-        # a record past the head that no writer's head accounts for was not appended by append():
-        # read the last seq first, then the head (a record and its head commit together)
-        last = session.exec(select(func.max(Decision.seq))).one()
-        now_head = session.exec(select(DecisionChain.last_seq).where(DecisionChain.id == 1)).first()
-        if head is not None and last is not None and now_head is not None and last > now_head:
-            return Verification(
-                False,
-                checked,
-                expected_seq - 1,
-                prev_hash,
-                now_head + 1,
-                None,
-                "records beyond the chain head (not appended through the log)",
-            )
-    return Verification(True, checked, expected_seq - 1, prev_hash)
+    """The decision log's chain walked and checked (``app.chain.verify``)."""
+    return chain.verify(engine, Decision, DecisionChain, record_hash, batch)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
+from app.chain import ChainVerification
 from app.decisions import service
-from app.decisions.schemas import ChainVerification, DecisionPage
+from app.decisions.schemas import DecisionPage
 from app.deps import Auditor, EngineDep
 from app.errors import responses
 from app.http import record_json

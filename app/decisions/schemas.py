@@ -28,13 +28,3 @@ class DecisionRecord(BaseModel):
 class DecisionPage(BaseModel):
     items: list[DecisionRecord]
     next_cursor: str | None
-
-
-class ChainVerification(BaseModel):
-    ok: bool
-    checked: int
-    last_seq: int
-    head_hash: str
-    first_broken_seq: int | None
-    first_broken_id: str | None
-    problem: str | None

@@ -15,10 +15,11 @@ from sqlmodel import Session
 from ulid import ULID
 
 from app.canonical import canonical_plain
+from app.chain import ChainVerification
 from app.decisions import repository
 from app.decisions.models import Decision
 from app.decisions.repository import DecisionWriter, Draft, Stored, append_many
-from app.decisions.schemas import ChainVerification, DecisionPage, DecisionRecord
+from app.decisions.schemas import DecisionPage, DecisionRecord
 from app.errors import DomainError
 
 __all__ = [

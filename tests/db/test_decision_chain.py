@@ -22,6 +22,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 from ulid import ULID
 
+from app import chain
 from app.canonical import canonical
 from app.cli import cli
 from app.config import get_settings
@@ -95,7 +96,7 @@ def test_concurrent_writers_make_one_unbroken_chain_with_no_gaps_or_forks(engine
     total = THREADS * PER_THREAD
     assert [r[0] for r in rows] == list(range(1, total + 1))
     assert len({r[1] for r in rows}) == total
-    prev = repository.GENESIS
+    prev = chain.GENESIS
     for _seq, _id, prev_hash, digest in rows:
         assert prev_hash == prev  # each record links to exactly the one before: no fork
         prev = digest
