@@ -255,6 +255,7 @@ class ScreeningResponse(BaseModel):
     # each line's JSON, as `model_dump_json` would write it, assembled by the service from pieces
     # serialised once per distinct line (see app/screening/service.py `render`)
     _line_json: list[str] | None = PrivateAttr(default=None)
+    _rulesets_json: str | None = PrivateAttr(default=None)  # provenance.rulesets, serialised once
 
 
 class HistoryInterval(BaseModel):

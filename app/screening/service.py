@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
+from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from app import clock
@@ -15,7 +17,7 @@ from app.errors import DomainError, FieldProblem, field_error
 from app.regulations.snapshot import Snapshot
 from app.rules import licensing, metrics, outcome, ranges
 from app.rules.book import Spec
-from app.rules.classify import Classification, UndeterminedError, citation_out
+from app.rules.classify import Classification, RulesetRef, UndeterminedError, citation_out
 from app.rules.licensing import Party, RulesetError, Selection
 from app.rules.ranges import RangeAnalysis
 from app.screening.schemas import (
@@ -368,6 +370,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     if bad.keys:
         raise bad.error()
     now = clock.now()
+    refs = snap.remember(("refs", ids), lambda: selection.refs)
     response = ScreeningResponse(
         id=decision_id,
         hypothetical=selection.hypothetical,
@@ -384,7 +387,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         warnings=list(dict.fromkeys(list(selection.warnings) + dest_warnings)),
         provenance=Provenance(
             # the rulesets' references (with their citations) are the same for the snapshot's life
-            rulesets=list(snap.remember(("refs", ids), lambda: selection.refs)),
+            rulesets=list(refs),
             data_version=snap.data_version,
             as_of=on,
             evaluated_at=now,
@@ -394,21 +397,31 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         open_until=req.open_until,
     )
     response._line_json = line_json
+    response._rulesets_json = snap.remember(("refs-json", ids), lambda: _RULESET_REFS.dump_json(list(refs)).decode())
     return response
+
+
+# the parts of an answer ``render`` splices in from JSON serialised once: the lines (each distinct line
+# once per snapshot) and the rulesets of its provenance (once per snapshot and selection of rulesets)
+_SPLICED: Any = {"lines": True, "provenance": {"rulesets": True}}
+_RULESET_REFS = TypeAdapter(list[RulesetRef])
 
 
 def render(response: ScreeningResponse) -> str:
     """``response.model_dump_json()``, byte for byte (a test holds it to that), in a fraction of the
-    time for a long order: each distinct line was serialised once (``LinePieces``), so only the
-    envelope is serialised here and the lines are joined in."""
-    pieces = response._line_json
-    if pieces is None or len(pieces) != len(response.lines):
+    time: each distinct line was serialised once (``LinePieces``), and so was the provenance's list of
+    rulesets (their citations are most of a short answer's bytes), so only the rest of the envelope
+    is serialised here and those parts are spliced in where pydantic writes them."""
+    pieces, refs = response._line_json, response._rulesets_json
+    if pieces is None or refs is None or len(pieces) != len(response.lines):
         return response.model_dump_json()
-    envelope = response.model_copy(update={"lines": []}).model_dump_json()
-    head, found, rest = envelope.partition('"lines":[]')
-    if not found:
+    # ``lines`` is followed by ``warnings``, and ``rulesets`` opens ``provenance``; neither key can
+    # occur earlier unescaped (string values are escaped JSON)
+    head, found, rest = response.model_dump_json(exclude=_SPLICED).partition(',"warnings":')
+    between, opened, tail = rest.partition('"provenance":{')
+    if not (found and opened):
         return response.model_dump_json()
-    return f'{head}"lines":[{",".join(pieces)}]{rest}'
+    return f'{head},"lines":[{",".join(pieces)}],"warnings":{between}"provenance":{{"rulesets":{refs},{tail}'
 
 
 def history(

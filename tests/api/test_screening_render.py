@@ -69,3 +69,34 @@ def test_a_screening_runs_on_the_event_loop_only_when_every_line_was_evaluated_b
     assert service.is_warm(snap, req)
     spec_line = {**body, "lines": [{"key": "s", "spec": SPEC, "quantity": 1}]}
     assert not service.is_warm(snap, ScreeningRequest.model_validate(spec_line))
+
+
+def test_every_ruleset_selection_renders_byte_identically(client: TestClient) -> None:
+    """The provenance's rulesets are spliced in from JSON serialised once per selection: before any
+    ruleset (an empty list), each change date's selection, a hypothetical one, with and without
+    warnings, a reference, an open_until; each is exactly pydantic's serialisation."""
+    snap = client.app.state.store.current
+    hypothetical = next(r.id for r in snap.book.rulesets if not r.enforced)
+    cases = [
+        {"as_of": "1991-01-01"},
+        {"as_of": "2022-10-21"},
+        {"as_of": "2023-11-17"},
+        {"as_of": "2025-01-16", "hypothetical_rulesets": [hypothetical]},
+        {"as_of": "2026-01-20", "reference": "PO-1", "open_until": None},
+        {},
+    ]
+    seen: set[str] = set()
+    for extra in cases:
+        for destination in ("CN", "SG", "DE"):
+            req = ScreeningRequest.model_validate(
+                {
+                    "destination": destination,
+                    "end_user": {"name": "Render GmbH", "parent_headquarters": "CN"},
+                    "lines": [{"key": "1", "accelerator_id": "nvidia-h100-sxm5-80gb", "quantity": 2}],
+                    **extra,
+                }
+            )
+            result = service.screen(snap, req, None if req.hypothetical_rulesets else "01J00000000000000000000000")
+            assert service.render(result) == result.model_dump_json()
+            seen.add(",".join(r.id for r in result.provenance.rulesets))
+    assert "" in seen and len(seen) >= 4  # the empty selection and several others were rendered
