@@ -298,7 +298,7 @@ class Row:
     runs: list[Run] = field(default_factory=list)
 
     def med(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
+        return float(statistics.median(getattr(r, attr) for r in self.runs))
 
 
 @dataclass
@@ -582,9 +582,9 @@ def main() -> int:
     width = max(len(v.name) for v in verdicts)
     missed = 0
     for v in verdicts:
-        status = "info" if v.ok is None else ("met" if v.ok else "MISSED")
+        state = "info" if v.ok is None else ("met" if v.ok else "MISSED")
         missed += v.ok is False
-        print(f"{v.name:<{width}}  {v.figure:>14}  target {v.target:<12} {status}")
+        print(f"{v.name:<{width}}  {v.figure:>14}  target {v.target:<12} {state}")
     for e in errors:
         print(f"ERROR: {e}")
     print(f"\n{missed} target(s) missed; load average at the end {_load()}; logs in {work}")
