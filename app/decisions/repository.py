@@ -7,6 +7,7 @@ here updates or deletes a decision.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -269,6 +270,9 @@ class DecisionWriter:
     Concurrent screenings share one transaction and one fsync instead of queueing on the
     chain-head lock one commit at a time. Each caller's future resolves only after the
     transaction holding its decision has committed (or fails with the database's error).
+
+    A caller on an event loop (``wait``) is answered by one call into its loop per group, not one
+    thread-safe wake-up per decision: each wake-up is a system call and a GIL hand-over.
     """
 
     def __init__(
@@ -286,29 +290,40 @@ class DecisionWriter:
         self._pending_lock = threading.Lock()
         self.ttl = idempotency_ttl
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Draft, Future[Stored]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Draft, Waiter] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
         self._closed = False
         self._thread.start()
 
     def submit(self, draft: Draft) -> Future[Stored]:
+        """Queue a decision; the future resolves once it is committed (for callers off an event loop)."""
+        future: Future[Stored] = Future()
+        self._enqueue(draft, future)
+        future.add_done_callback(lambda _: self._answered(1))
+        return future
+
+    async def wait(self, draft: Draft) -> Stored:
+        """Queue a decision and wait, on the running event loop, until it is committed."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Stored] = loop.create_future()
+        self._enqueue(draft, (loop, waiter))
+        return await waiter
+
+    def _enqueue(self, draft: Draft, waiter: Waiter) -> None:
         if self._closed:
             raise RuntimeError("decision writer is closed")
-        future: Future[Stored] = Future()
         with self._pending_lock:
             self._pending += 1
-        future.add_done_callback(self._answered)
-        self._queue.put((draft, future))
-        return future
+        self._queue.put((draft, waiter))
 
     @property
     def pending(self) -> int:
         """Decisions submitted whose callers are still waiting (queued or being written)."""
         return self._pending
 
-    def _answered(self, _future: Future[Stored]) -> None:
+    def _answered(self, n: int) -> None:
         with self._pending_lock:
-            self._pending -= 1
+            self._pending -= n
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what was submitted, then stop."""
@@ -321,7 +336,7 @@ class DecisionWriter:
             except queue.Empty:
                 return
             if item is not None:
-                item[1].set_exception(RuntimeError("decision writer is closed"))
+                self._answer([(item[1], RuntimeError("decision writer is closed"))])
 
     def _run(self) -> None:
         stopping = False
@@ -341,7 +356,7 @@ class DecisionWriter:
                 batch.append(nxt)
             self._write(batch)
 
-    def _write(self, batch: list[tuple[Draft, Future[Stored]]]) -> None:
+    def _write(self, batch: list[tuple[Draft, Waiter]]) -> None:
         try:
             if self.on_batch is not None:
                 self.on_batch(len(batch))
@@ -350,11 +365,39 @@ class DecisionWriter:
             results = [exc] * len(batch)
         if self.on_commit is not None and any(not isinstance(r, BaseException) for r in results):
             self.on_commit()
-        for (_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                future.set_exception(result)
+        self._answer([(waiter, result) for (_, waiter), result in zip(batch, results, strict=True)])
+
+    def _answer(self, answers: list[tuple[Waiter, Stored | BaseException]]) -> None:
+        """Resolve each caller's waiter: futures here, loop waiters by one call into each loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Stored], Stored | BaseException]]] = {}
+        for waiter, result in answers:
+            if isinstance(waiter, Future):
+                if isinstance(result, BaseException):
+                    waiter.set_exception(result)
+                else:
+                    waiter.set_result(result)
             else:
-                future.set_result(result)
+                by_loop.setdefault(waiter[0], []).append((waiter[1], result))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(self._settle, settled)
+            except RuntimeError:  # the loop has closed: nobody is waiting there any more
+                self._answered(len(settled))
+
+    def _settle(self, settled: list[tuple[asyncio.Future[Stored], Stored | BaseException]]) -> None:
+        """On the callers' loop: hand each waiting request its result (a cancelled one is past caring)."""
+        for waiter, result in settled:
+            if waiter.done():
+                continue
+            if isinstance(result, BaseException):
+                waiter.set_exception(result)
+            else:
+                waiter.set_result(result)
+        self._answered(len(settled))
+
+
+Waiter = Future[Stored] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[Stored]"]
+"""Who waits for a decision: a thread's future, or a future on an event loop (with that loop)."""
 
 
 def _replay(session: Session, draft: Draft, ttl: timedelta) -> Stored | None:

@@ -3,7 +3,6 @@ say whether any decision used a ruleset."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -82,7 +81,7 @@ async def record(writer: DecisionWriter, draft: Draft) -> Stored:
     """Store a decision through the group-commit writer; returns once it is committed (or the
     earlier decision its idempotency key made). Raises ``IdempotencyConflict`` (a DomainError)
     when the key was used for a different request."""
-    return await asyncio.wrap_future(writer.submit(draft))
+    return await writer.wait(draft)
 
 
 def get_visible(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -158,3 +159,43 @@ def test_an_unavailable_database_fails_the_group_once_without_retrying_each_item
     results = repository.append_group(engine, [draft(n) for n in range(5)], TTL)
     assert all(isinstance(r, OperationalError) for r in results)
     assert calls == [5]
+
+
+def test_callers_on_an_event_loop_are_answered_after_their_group_commits_one_wake_up_per_group(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many requests awaiting on one loop: each gets its own decision, all stored and chained; the
+    writer calls into the loop once per group written, not once per decision; a caller that gave up
+    (cancelled) does not keep the others in its group from their answers."""
+    import asyncio
+
+    writer = repository.DecisionWriter(engine, TTL, max_batch=64)
+    calls: list[int] = []
+    settle = repository.DecisionWriter._settle
+
+    def counted(self: repository.DecisionWriter, settled: list[Any]) -> None:
+        calls.append(len(settled))
+        settle(self, settled)
+
+    monkeypatch.setattr(repository.DecisionWriter, "_settle", counted)
+    drafts = [draft(n) for n in range(40)]
+
+    async def main() -> list[repository.Stored | BaseException]:
+        tasks = [asyncio.ensure_future(writer.wait(d)) for d in drafts]
+        await asyncio.sleep(0)  # every task has queued its draft; none can be answered before we yield
+        tasks[7].cancel()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        writer.close()
+    assert isinstance(results[7], asyncio.CancelledError)
+    answered = [r for i, r in enumerate(results) if i != 7]
+    assert [r.decision_id for r in answered if isinstance(r, repository.Stored)] == [
+        d.id for i, d in enumerate(drafts) if i != 7
+    ]
+    # the cancelled caller's decision was written all the same (it was queued): 40 in the chain
+    assert len(chain_rows(engine)) == 40 and repository.verify(engine).ok
+    assert sum(calls) == 40 and len(calls) < 40  # grouped: fewer wake-ups than decisions
+    assert writer.pending == 0
