@@ -327,3 +327,41 @@ def test_an_accelerator_write_error_names_the_field_in_errors(client: TestClient
     assert_problem(
         client.post("/v1/accelerators", json={**item, "reason": "test"}), 422, "validation_error", "/sources"
     )
+
+
+def test_an_undetermined_classification_says_which_figure_it_cannot_decide_without(client: TestClient) -> None:
+    """The problem's detail is the engine's sentence (ruleset, entry and missing figure), not a bare code."""
+    body = assert_problem(client.post("/v1/classifications", json={"spec": fp16(150)}), 422, "undetermined")
+    assert "cannot decide 3A090.a without die_area_mm2" in body["detail"]
+
+
+def unknown_lines(count: int) -> list[dict[str, Any]]:
+    """Lines that each name an accelerator the catalog does not have (one problem each)."""
+    return [{"key": f"k{i:03d}", "accelerator_id": f"no-such-chip-{i}", "quantity": 1} for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "count,listed",
+    [
+        (20, ", ".join(f'"k{i:03d}"' for i in range(20))),
+        (21, ", ".join(f'"k{i:03d}"' for i in range(20)) + " and 1 more"),
+        (23, ", ".join(f'"k{i:03d}"' for i in range(20)) + " and 3 more"),
+    ],
+)
+def test_an_order_with_many_bad_lines_names_the_first_twenty_keys_in_order_and_counts_the_rest(
+    client: TestClient, count: int, listed: str
+) -> None:
+    lines = unknown_lines(count)[::-1]  # sent in reverse: the message sorts them
+    body = assert_problem(client.post("/v1/screenings", json=screening(lines=lines)), 422, "validation_error")
+    assert body["detail"] == f"{count} line(s) invalid: {listed}; nothing was recorded"
+    assert len(body["errors"]) == count
+
+
+def test_an_order_with_more_than_two_hundred_problems_lists_the_first_two_hundred(client: TestClient) -> None:
+    before = decisions(client)
+    resp = client.post("/v1/screenings", json=screening(lines=unknown_lines(201)))
+    body = assert_problem(resp, 422, "validation_error")
+    assert body["detail"].startswith("201 line(s) invalid: ")
+    assert len(body["errors"]) == 200
+    assert body["errors"][0]["pointer"] == "/lines/0/accelerator_id"
+    assert decisions(client) == before
