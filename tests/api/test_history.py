@@ -224,3 +224,116 @@ def test_history_of_hong_kong_matches_china(client: TestClient) -> None:
     hk = [{k: iv[k] for k in keys} for iv in history(client, H800, {"destination": "HK"})]
     cn = [{k: iv[k] for k in keys} for iv in history(client, H800, CN)]
     assert hk == cn
+
+
+@pytest.mark.parametrize(
+    "params,pointer",
+    [
+        ({"destination": "ZZ"}, "query:destination"),
+        ({"destination": "CN", "headquarters": "XX"}, "query:headquarters"),
+        ({"destination": "CN", "parent_headquarters": "QQ"}, "query:parent_headquarters"),
+    ],
+)
+def test_a_history_for_an_unknown_country_is_422_naming_the_query_parameter(
+    client: TestClient, params: dict[str, str], pointer: str
+) -> None:
+    resp = client.get(f"/v1/accelerators/{H100}/history", params=params)
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert body["code"] == "validation_error"
+    assert [e["pointer"] for e in body["errors"]] == [pointer]
+
+
+def test_before_the_first_rule_change_an_h100_to_china_needed_no_licence(client: TestClient) -> None:
+    first = history(client, H100, CN)[0]
+    assert (first["effective_from"], first["effective_to"]) == (None, "2022-08-26")
+    assert (first["eccn"], first["license_required"], first["reasons"]) == (None, False, [])
+
+
+def test_a_history_applies_the_headquarters_rule_to_the_end_users_own_headquarters(client: TestClient) -> None:
+    iv = at(history(client, H100, {"destination": "SG", "headquarters": "CN"}), date(2024, 6, 1))
+    assert iv["license_required"] is True
+    assert [(r["basis"], r["detail"]) for r in iv["reasons"]] == [
+        ("headquarters", "3A090.a item; end user headquartered in CN")
+    ]
+
+
+def test_a_history_of_an_unknown_accelerator_is_404_naming_it(client: TestClient) -> None:
+    resp = client.get("/v1/accelerators/no-such-chip/history", params=CN)
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["code"] == "unknown_accelerator"
+    assert resp.json()["errors"] == [{"pointer": "/accelerator_id", "detail": "unknown accelerator id"}]
+
+
+@pytest.mark.parametrize("transaction_type", ["export", "reexport", "transfer"])
+def test_a_historys_current_interval_answers_as_a_screening_of_the_same_transaction_type_today(
+    client: TestClient, transaction_type: str
+) -> None:
+    current = history(client, H100, {**CN, "transaction_type": transaction_type})[-1]
+    body = {
+        **CN,
+        "end_user": {"name": "Buyer"},
+        "transaction_type": transaction_type,
+        "lines": [{"key": "a", "accelerator_id": H100, "quantity": 1}],
+    }
+    line = client.post("/v1/screenings", json=body).json()["lines"][0]
+    keys = ("license_required", "reasons", "license_exceptions", "review_policy")
+    assert {k: current[k] for k in keys} == {k: line[k] for k in keys}
+
+
+NO_IO = {
+    "id": "acme-noio",
+    "vendor": "Acme",
+    "model": "No-IO",
+    "datacenter": True,
+    "throughput": [{"precision": "fp16", "dense_tops": "100", "source": "sheet"}],
+    "die_area_mm2": {"value": "800", "source": "sheet"},
+    "memory_bandwidth_gbps": {"value": "1000", "source": "sheet"},
+    "sources": {"sheet": {"title": "Acme datasheet", "kind": "vendor_datasheet"}},
+}
+
+
+def test_a_history_of_a_catalog_item_missing_a_deciding_figure_is_422_naming_the_figure(client: TestClient) -> None:
+    """Memory bandwidth under the 2025 letters' line and no I/O figure: from the letters on, only the
+    I/O figure decides, so the history cannot be told and says which figure it needs."""
+    created = client.post("/v1/accelerators", json={**NO_IO, "reason": "Acme datasheet"})
+    assert created.status_code == 201, created.text
+    resp = client.get("/v1/accelerators/acme-noio/history", params=CN)
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert body["code"] == "undetermined"
+    assert "interconnect_bandwidth_gbps" in body["detail"]
+    assert [e["pointer"] for e in body["errors"]] == ["/spec/interconnect_bandwidth_gbps"]
+
+
+ASCEND_910B = "huawei-ascend-910b"
+GP10 = "General Prohibition 10"
+
+
+def test_a_history_carries_an_items_advisory_in_an_interval_starting_after_its_date(client: TestClient) -> None:
+    """The Ascend 910B's GP10 advisory (from 2025-05-13) is in the Syria interval that starts on
+    2025-09-02, and not in the one before any rule."""
+    intervals = history(client, ASCEND_910B, {"destination": "SY"})
+    assert any(GP10 in w for w in at(intervals, date(2025, 9, 2))["warnings"])
+    assert not any(GP10 in w for w in intervals[0]["warnings"])
+
+
+def test_a_history_interval_that_a_ranged_figure_decides_says_so_and_is_not_determined(client: TestClient) -> None:
+    iv = at(history(client, ASCEND_910B, {"destination": "DE"}), date(2023, 11, 1))
+    assert iv["determined"] is False
+    assert any(w.startswith("The range decides") for w in iv["warnings"])
+
+
+def test_a_merged_history_interval_lists_the_rulesets_of_every_change_it_spans(client: TestClient) -> None:
+    """H800 to China is not 3A090 from 2022-10-07 until 2023-10-23: the 2023-01-17 change inside
+    that span changes nothing, so it is one interval, listing both rule sets."""
+    iv = at(history(client, H800, CN), date(2023, 6, 1))
+    assert (iv["effective_from"], iv["effective_to"]) == ("2022-10-07", "2023-10-23")
+    assert {"ac-2022-10-07", "ac-2023-01-17"} <= set(iv["rulesets"])
+
+
+def test_a_history_echoes_the_parties_it_was_asked_about(client: TestClient) -> None:
+    params = {"destination": "SG", "headquarters": "CN", "parent_headquarters": "MO", "transaction_type": "reexport"}
+    resp = client.get(f"/v1/accelerators/{H100}/history", params=params)
+    assert resp.status_code == 200, resp.text
+    assert {k: resp.json()[k] for k in params} == params
