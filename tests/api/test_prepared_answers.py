@@ -119,3 +119,32 @@ def test_the_event_loop_lag_probe_reports_to_metrics(database_url: str) -> None:
         count = re.search(r"^chipclass_event_loop_lag_seconds_count (\S+)$", text, re.M)
         assert count is not None and float(count[1]) >= 1
         assert "chipclass_gc_pause_seconds" in text
+
+
+H100 = "nvidia-h100-sxm5-80gb"
+SPEC_H100_LIKE = {"throughput": [{"precision": "fp16", "dense_tops": 989.5}], "datacenter": True, "die_area_mm2": 814}
+
+
+def test_a_classification_names_the_item_and_reports_the_figures_it_computed(client: TestClient) -> None:
+    body = client.post("/v1/classifications", json={"accelerator_id": H100, "as_of": "2026-01-20"}).json()
+    assert (body["accelerator_id"], body["eccn"], body["assembly_eccn"]) == (H100, "3A090.a", "4A090.a")
+    assert body["tpp"]["value"] == 15832.0
+    assert body["performance_density"] == 19.449631
+    assert body["memory_bandwidth_density"] is None  # a logic IC: no HBM figure
+
+
+def test_an_hbm_classification_reports_its_memory_bandwidth_density(client: TestClient) -> None:
+    spec = {"kind": "hbm", "datacenter": True, "memory_bandwidth_gbps": 1000, "die_area_mm2": 100}
+    resp = client.post("/v1/classifications", json={"spec": spec, "as_of": "2026-01-20"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["memory_bandwidth_density"] == 10.0
+
+
+@pytest.mark.parametrize("item", [{"accelerator_id": H100}, {"spec": {**SPEC_H100_LIKE}}], ids=["catalog", "spec"])
+def test_the_same_item_classified_on_two_days_gets_each_days_rules(client: TestClient, item: dict[str, object]) -> None:
+    """Before any advanced-computing rule (2022-01-01) the item is not 3A090; on 2026-01-20 it is,
+    in one process (the engine's result is remembered per item and set of rules, never per item alone)."""
+    before = client.post("/v1/classifications", json={**item, "as_of": "2022-01-01"}).json()
+    after = client.post("/v1/classifications", json={**item, "as_of": "2026-01-20"}).json()
+    assert (before["eccn"], before["rulesets"]) == (None, [])
+    assert after["eccn"] == "3A090.a"
