@@ -8,6 +8,7 @@ from typing import Any
 
 import time_machine
 from fastapi.testclient import TestClient
+from ulid import ULID
 
 from app.main import create_app
 from tests.conftest import ADMIN_KEY, ManualClock, make_settings, new_key, wait_ready
@@ -101,3 +102,26 @@ def test_a_key_revoked_through_another_replica_stops_working_when_the_key_cache_
             assert b.get("/v1/rulesets", headers=headers).status_code == 200  # within the TTL: still cached
             clock.advance(5.5)
             assert b.get("/v1/rulesets", headers=headers).status_code == 401
+
+
+def test_an_idempotency_key_still_replays_at_exactly_its_ttl(client: TestClient) -> None:
+    """A key expires once it is older than CHIPCLASS_IDEMPOTENCY_TTL_H (48 h), not at 48 h itself: a
+    retry sent exactly 48 h after the first request is still the same decision."""
+    key = {"Idempotency-Key": "po-2026-0043"}
+    start = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        first = client.post("/v1/screenings", json=screening(reference="first"), headers=key)
+        assert first.status_code == 201, first.text
+        clock.move_to(start + timedelta(hours=48))
+        replay = client.post("/v1/screenings", json=screening(reference="first"), headers=key)
+    assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (200, "true")
+    assert replay.content == first.content
+
+
+def test_a_screening_id_is_a_ulid_carrying_the_millisecond_it_was_made(client: TestClient) -> None:
+    """Decision ids sort by time: the ULID's timestamp is the wall-clock millisecond of the request."""
+    made_at = datetime(2026, 3, 10, 12, 0, 0, 123000, tzinfo=UTC)
+    with time_machine.travel(made_at, tick=False):
+        resp = client.post("/v1/screenings", json=screening(reference="ulid"))
+    assert resp.status_code == 201, resp.text
+    assert ULID.from_str(resp.json()["id"]).datetime == made_at

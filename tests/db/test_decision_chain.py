@@ -139,7 +139,9 @@ def test_same_idempotency_key_with_a_different_body_is_a_conflict(engine: Engine
     assert repository.verify(engine).ok
 
 
-def test_idempotency_over_http_replays_the_first_answer_and_rejects_a_changed_body(client: TestClient) -> None:
+def test_idempotency_over_http_replays_the_first_answer_and_rejects_a_changed_body_naming_the_key(
+    client: TestClient,
+) -> None:
     headers = {"Idempotency-Key": "order-7"}
     first = client.post("/v1/screenings", json=SCREENING, headers=headers)
     assert first.status_code == 201, first.text
@@ -152,6 +154,7 @@ def test_idempotency_over_http_replays_the_first_answer_and_rejects_a_changed_bo
     assert changed.headers["content-type"].startswith("application/problem+json")
     assert changed.json()["code"] == "idempotency_key_reused"
     assert first.json()["id"] in changed.json()["detail"]
+    assert "Idempotency-Key 'order-7' was used for a different request" in changed.json()["detail"]
     verification = client.get("/v1/decisions/verify").json()
     assert verification["ok"] and verification["checked"] == 1
 
