@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.keys.service import KeyVerifier
 from app.screening import service
+from app.screening.schemas import ClassificationRequest
 from tests.conftest import ADMIN_KEY, make_settings, new_key
 
 URL = "/v1/accelerators/nvidia-h100-sxm5-80gb/classification?as_of=2026-01-20"
@@ -148,3 +149,33 @@ def test_the_same_item_classified_on_two_days_gets_each_days_rules(client: TestC
     after = client.post("/v1/classifications", json={**item, "as_of": "2026-01-20"}).json()
     assert (before["eccn"], before["rulesets"]) == (None, [])
     assert after["eccn"] == "3A090.a"
+
+
+def test_a_classification_is_ready_to_serve_on_the_event_loop_once_computed_and_only_then(
+    client: TestClient,
+) -> None:
+    snap = client.app.state.store.current
+    req = ClassificationRequest.model_validate({"accelerator_id": "nvidia-a100-sxm4-80gb", "as_of": "2025-02-01"})
+    assert service.prepared_if_ready(snap, req) is None  # never computed: off the loop
+    prepared = service.classify_prepared(snap, req)
+    assert service.prepared_if_ready(snap, req) is prepared
+
+
+def test_a_classification_of_an_unknown_accelerator_is_404_naming_the_field(client: TestClient) -> None:
+    resp = client.post("/v1/classifications", json={"accelerator_id": "no-such-chip"})
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["code"] == "unknown_accelerator"
+    assert [e["pointer"] for e in resp.json()["errors"]] == ["/accelerator_id"]
+
+
+def test_a_classification_carries_an_items_advisory_from_its_date(client: TestClient) -> None:
+    """General Prohibition 10 on the Ascend 910B, from 2025-05-13 (app/data/advisories.yaml)."""
+
+    def warnings(as_of: str) -> list[str]:
+        body = {"accelerator_id": "huawei-ascend-910b", "as_of": as_of}
+        resp = client.post("/v1/classifications", json=body)
+        assert resp.status_code == 200, resp.text
+        return list(resp.json()["warnings"])
+
+    assert not any("General Prohibition 10" in w for w in warnings("2025-05-12"))
+    assert any("General Prohibition 10" in w for w in warnings("2025-05-13"))

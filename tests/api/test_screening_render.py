@@ -100,3 +100,30 @@ def test_every_ruleset_selection_renders_byte_identically(client: TestClient) ->
             assert service.render(result) == result.model_dump_json()
             seen.add(",".join(r.id for r in result.provenance.rulesets))
     assert "" in seen and len(seen) >= 4  # the empty selection and several others were rendered
+
+
+def test_a_screening_for_other_headquarters_is_not_warm_from_one_screened_without_them(client: TestClient) -> None:
+    """The end user's and its parent's headquarters change the party the rules see: an order warmed
+    for a buyer without them says nothing about one with them (that one is evaluated off the loop)."""
+    snap = client.app.state.store.current
+    plain = {
+        "destination": "SG",
+        "end_user": {"name": "Buyer"},
+        "lines": [{"key": "1", "accelerator_id": "nvidia-h100-sxm5-80gb", "quantity": 1}],
+    }
+    service.screen(snap, ScreeningRequest.model_validate(plain), None)
+    assert service.is_warm(snap, ScreeningRequest.model_validate(plain))
+    for end_user in ({"name": "Buyer", "headquarters": "CN"}, {"name": "Buyer", "parent_headquarters": "CN"}):
+        assert not service.is_warm(snap, ScreeningRequest.model_validate({**plain, "end_user": end_user}))
+
+
+def test_a_screening_that_cannot_be_evaluated_is_never_warm(client: TestClient) -> None:
+    """An unknown hypothetical ruleset: screen() raises the proper error off the loop."""
+    snap = client.app.state.store.current
+    body = {
+        "destination": "CN",
+        "end_user": {"name": "Buyer"},
+        "hypothetical_rulesets": ["no-such-ruleset"],
+        "lines": [{"key": "1", "accelerator_id": "nvidia-h100-sxm5-80gb", "quantity": 1}],
+    }
+    assert not service.is_warm(snap, ScreeningRequest.model_validate(body))

@@ -93,7 +93,7 @@ def test_a_closed_writer_refuses_new_work_after_writing_what_it_had(engine: Engi
     pending = writer.submit(draft(1))
     writer.close()
     assert pending.result(timeout=10).decision_id == chain_rows(engine)[0][1]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^decision writer is closed$"):
         writer.submit(draft(2))
 
 
@@ -199,3 +199,21 @@ def test_callers_on_an_event_loop_are_answered_after_their_group_commits_one_wak
     assert len(chain_rows(engine)) == 40 and repository.verify(engine).ok
     assert sum(calls) == 40 and len(calls) < 40  # grouped: fewer wake-ups than decisions
     assert writer.pending == 0
+
+
+def test_a_caller_is_answered_with_the_error_even_when_the_writer_fails_before_writing(engine: Engine) -> None:
+    """The batch-size metric's callback raising (anything before the database): the caller gets that
+    error, and the writer goes on answering later callers, never leaving one waiting."""
+    calls: list[int] = []
+
+    def on_batch(size: int) -> None:
+        calls.append(size)
+        if len(calls) == 1:
+            raise RuntimeError("metrics broke")
+
+    writer = repository.DecisionWriter(engine, TTL, on_batch=on_batch)
+    with pytest.raises(RuntimeError, match="metrics broke"):
+        writer.submit(draft(1)).result(timeout=10)
+    assert writer.submit(draft(2)).result(timeout=10).replayed is False
+    writer.close()
+    assert len(chain_rows(engine)) == 1
