@@ -244,10 +244,13 @@ def test_a_history_for_an_unknown_country_is_422_naming_the_query_parameter(
     assert [e["pointer"] for e in body["errors"]] == [pointer]
 
 
-def test_before_the_first_rule_change_an_h100_to_china_needed_no_licence(client: TestClient) -> None:
-    first = history(client, H100, CN)[0]
-    assert (first["effective_from"], first["effective_to"]) == (None, "2022-08-26")
+def test_before_the_first_rule_change_an_h100_needed_no_licence_and_after_it_did(client: TestClient) -> None:
+    """The first interval is answered as of a day before every change date (the Cuba embargo of
+    1996-03-25 is the first): no licence then, one from the embargo on."""
+    first, second = history(client, H100, {"destination": "CU"})[:2]
+    assert (first["effective_from"], first["effective_to"]) == (None, "1996-03-25")
     assert (first["eccn"], first["license_required"], first["reasons"]) == (None, False, [])
+    assert (second["effective_from"], second["license_required"]) == ("1996-03-25", True)
 
 
 def test_a_history_applies_the_headquarters_rule_to_the_end_users_own_headquarters(client: TestClient) -> None:
