@@ -217,3 +217,44 @@ def test_a_caller_is_answered_with_the_error_even_when_the_writer_fails_before_w
     assert writer.submit(draft(2)).result(timeout=10).replayed is False
     writer.close()
     assert len(chain_rows(engine)) == 1
+
+
+def test_a_group_of_two_with_one_failing_item_stores_the_other_and_logs_why_it_split(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_replay = repository._replay
+
+    def replay(session: object, d: repository.Draft, ttl: timedelta) -> repository.Stored | None:
+        if d.idempotency_key == "poison":
+            raise TypeError("a bug reached by this draft only")
+        return real_replay(session, d, ttl)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "_replay", replay)
+    good, bad = draft(1, key="k1", api_key="a"), draft(2, key="poison", api_key="a")
+    with caplog.at_level("WARNING", logger="chipclass.decisions"):
+        results = repository.append_group(engine, [good, bad], TTL)
+    assert len(results) == 2 and isinstance(results[1], TypeError)
+    assert isinstance(results[0], repository.Stored) and results[0].decision_id == good.id
+    assert [r.getMessage() for r in caplog.records] == [
+        "a group of 2 decisions failed (TypeError); committing each alone"
+    ]
+
+
+def test_the_writer_announces_a_commit_only_when_something_was_stored(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``on_commit`` wakes the webhook dispatcher: once per group that stored a decision, never for
+    a group that stored nothing."""
+    commits: list[int] = []
+    writer = repository.DecisionWriter(engine, TTL, on_commit=lambda: commits.append(1))
+    writer.submit(draft(1)).result(timeout=10)
+    assert commits == [1]
+
+    def failing(*_: object) -> list[repository.Stored | repository.IdempotencyConflict]:
+        raise OperationalError("INSERT", {}, Exception("disk full"))
+
+    monkeypatch.setattr(repository, "append_many", failing)
+    with pytest.raises(OperationalError):
+        writer.submit(draft(2)).result(timeout=10)
+    writer.close()
+    assert commits == [1]
