@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -457,3 +458,18 @@ def test_concurrent_http_duplicates_with_one_idempotency_key_make_exactly_one_de
     assert sorted(str(flag) for _, _, flag in answers) == ["None"] + ["true"] * 5
     verification = client.get("/v1/decisions/verify").json()
     assert verification["ok"] and verification["checked"] == 1
+
+
+def test_a_chain_written_in_one_time_zone_verifies_in_another(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash covers created_at in UTC: a log written by a server in UTC verifies on one whose
+    local time zone is Tokyo's (a replica or an auditor's machine)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        repository.append(engine, draft(1), TTL)
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        assert repository.verify(engine).ok
+    finally:
+        monkeypatch.undo()
+        time.tzset()
