@@ -46,8 +46,23 @@ def test_a_key_repeated_inside_one_batch_replays_or_conflicts(engine: Engine) ->
     assert results[0] == repository.Stored(first.id, first.response, False)
     assert results[1] == repository.Stored(first.id, first.response, True)
     assert isinstance(results[2], repository.IdempotencyConflict)
+    assert results[2].decision_id == first.id
+    assert "Idempotency-Key 'k' was used for a different request" in results[2].detail
     assert isinstance(results[3], repository.Stored) and not results[3].replayed
     assert [r[1] for r in chain_rows(engine)] == [first.id, other_key.id]
+
+
+def test_a_replay_or_conflict_with_an_earlier_batch_does_not_drop_the_drafts_after_it(engine: Engine) -> None:
+    first = draft(1, key="k", api_key="a", request='{"x":1}')
+    repository.append_many(engine, [first], TTL)
+    again = draft(2, key="k", api_key="a", request='{"x":1}')
+    changed = draft(3, key="k", api_key="a", request='{"x":2}')
+    later = draft(4)
+    results = repository.append_many(engine, [again, changed, later], TTL)
+    assert results[0] == repository.Stored(first.id, first.response, True)
+    assert isinstance(results[1], repository.IdempotencyConflict) and results[1].decision_id == first.id
+    assert results[2] == repository.Stored(later.id, later.response, False)
+    assert [r[1] for r in chain_rows(engine)] == [first.id, later.id]
 
 
 def test_the_writer_answers_every_concurrent_caller_after_commit(engine: Engine) -> None:
