@@ -473,3 +473,16 @@ def test_a_chain_written_in_one_time_zone_verifies_in_another(engine: Engine, mo
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_chain_head_whose_hash_was_changed_is_detected(engine: Engine) -> None:
+    """The head row names the last record by sequence and hash: a head pointing at the right sequence
+    with another hash no longer matches the chain."""
+    for n in range(3):
+        repository.append(engine, draft(n), TTL)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE decision_chain SET last_hash = :h WHERE id = 1"), {"h": "f" * 64})
+    result = repository.verify(engine)
+    assert not result.ok
+    assert (result.checked, result.first_broken_seq) == (3, 4)
+    assert result.problem == "chain head does not match the last record (records missing at the end)"
