@@ -484,5 +484,5 @@ def test_a_chain_head_whose_hash_was_changed_is_detected(engine: Engine) -> None
         conn.execute(text("UPDATE decision_chain SET last_hash = :h WHERE id = 1"), {"h": "f" * 64})
     result = repository.verify(engine)
     assert not result.ok
-    assert (result.checked, result.first_broken_seq) == (3, 4)
+    assert (result.checked, result.last_seq, result.first_broken_seq) == (3, 3, 4)
     assert result.problem == "chain head does not match the last record (records missing at the end)"
