@@ -425,6 +425,7 @@ def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> No
     with Session(engine) as session:
         last = session.get(Decision, 3)
         assert last is not None
+        last_hash = last.hash
         forged = Decision(
             **{
                 **last.model_dump(),
@@ -438,8 +439,10 @@ def test_a_record_inserted_past_the_chain_head_is_detected(engine: Engine) -> No
         session.add(forged)
         session.commit()
     result = repository.verify(engine)
-    assert not result.ok
-    assert result.first_broken_seq == 4
+    assert result.ok is False
+    # the walk stopped at the head: three records checked, the last good one is 3 and its hash
+    assert (result.checked, result.last_seq, result.head_hash) == (3, 3, last_hash)
+    assert (result.first_broken_seq, result.first_broken_id) == (4, None)
     assert result.problem == "records beyond the chain head (not appended through the log)"
 
 
