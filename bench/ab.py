@@ -4,12 +4,14 @@
 
     .venv/bin/python bench/ab.py HEAD~1                      # stored screenings (the default row)
     .venv/bin/python bench/ab.py v0.1 --row classification --rounds 5 --seconds 10
+    .venv/bin/python bench/ab.py HEAD~1 --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
 The commit is checked out into a temporary git worktree with its own venv (pip's cache makes that
-quick), both servers run on their own empty SQLite database pinned to core 0 with ``wrk -t1 -c50`` on
-core 1 (as ``bench/bench.py``), and each round measures base then this checkout. It prints every run
-and the medians: requests per second and server CPU per request. What a change costs or saves is
-the difference in one run, not against figures taken earlier on a machine whose load moves them.
+quick), both servers run on their own empty database (SQLite, or with ``--postgres`` a fresh
+PostgreSQL database each) pinned to core 0 with ``wrk -t1 -c50`` on core 1 (as ``bench/bench.py``),
+and each round measures base then this checkout. It prints every run and the medians: requests per
+second and server CPU per request. What a change costs or saves is the difference in one run, not
+against figures taken earlier on a machine whose load moves them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ def checkout(rev: str, where: Path) -> Path:
     return where / ".venv/bin"
 
 
+def fresh_database(server_url: str, name: str) -> str:
+    """An empty database ``chipclass_ab_<name>`` on that PostgreSQL server; its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    database = f"chipclass_ab_{name}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("base", help="the commit to compare with (anything git rev-parse takes)")
@@ -48,6 +64,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument(
+        "--postgres", metavar="URL", help="a PostgreSQL server's URL: each side gets a fresh database there"
+    )
     args = ap.parse_args()
     method, path, body = ROWS[args.row]
     work = Path(tempfile.mkdtemp(prefix="chipclass-ab-"))
@@ -61,7 +80,9 @@ def main() -> int:
         for name, bin_dir in bins.items():
             env = {
                 **os.environ,
-                "CHIPCLASS_DATABASE_URL": f"sqlite:///{work}/{name}.db",
+                "CHIPCLASS_DATABASE_URL": fresh_database(args.postgres, name)
+                if args.postgres
+                else f"sqlite:///{work}/{name}.db",
                 "CHIPCLASS_BOOTSTRAP_ADMIN_KEY": key,
                 "CHIPCLASS_LOG_LEVEL": "WARNING",
             }
