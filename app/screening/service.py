@@ -112,11 +112,6 @@ def prepared_if_ready(snap: Snapshot, req: ClassificationRequest) -> Prepared | 
     return hit if isinstance(hit, Prepared) else None
 
 
-def classify_item(snap: Snapshot, req: ClassificationRequest) -> ClassificationResponse:
-    on = req.as_of or clock.today()
-    return _classify(snap, req, resolve_item(snap, req, ""), on)
-
-
 def _classify(snap: Snapshot, req: ClassificationRequest, item: Item, on: date) -> ClassificationResponse:
     selection = _select(snap, on, req.hypothetical_rulesets)
     ids = tuple(r.id for r in selection.rulesets)
