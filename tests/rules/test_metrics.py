@@ -113,18 +113,32 @@ def test_performance_density_is_unknown_without_die_area(book: RuleBook) -> None
 
 
 @pytest.mark.parametrize(
-    ("given", "field"),
+    ("given", "field", "message"),
     [
-        pytest.param(spec(("fp12", "100")), "throughput.0.precision", id="unknown-precision-fp12"),
-        pytest.param(spec(("fp16", "100"), ("FP8", "200")), "throughput.1.precision", id="precision-is-case-sensitive"),
-        pytest.param(spec(("fp16", "0")), "throughput.0.dense_tops", id="zero-throughput"),
-        pytest.param(spec(), "throughput", id="logic-ic-without-throughput"),
+        pytest.param(
+            spec(("fp12", "100")), "throughput.0.precision", "unknown precision 'fp12'", id="unknown-precision-fp12"
+        ),
+        pytest.param(
+            spec(("fp16", "100"), ("FP8", "200")),
+            "throughput.1.precision",
+            "unknown precision 'FP8'",
+            id="precision-is-case-sensitive",
+        ),
+        pytest.param(spec(("fp16", "0")), "throughput.0.dense_tops", "must be greater than 0", id="zero-throughput"),
+        pytest.param(
+            spec(),
+            "throughput",
+            "a logic IC needs at least one dense throughput figure",
+            id="logic-ic-without-throughput",
+        ),
     ],
 )
-def test_unreadable_spec_raises_spec_error_naming_the_field(book: RuleBook, given: Spec, field: str) -> None:
+def test_unreadable_spec_raises_spec_error_naming_the_field_and_the_problem(
+    book: RuleBook, given: Spec, field: str, message: str
+) -> None:
     with pytest.raises(metrics.SpecError) as err:
         metrics.compute(given, book.definitions.bit_lengths)
-    assert err.value.field == field
+    assert (err.value.field, err.value.message, str(err.value)) == (field, message, message)
 
 
 @pytest.mark.parametrize(
