@@ -429,13 +429,21 @@ def history(
 ) -> HistoryResponse:
     """The classification and licence picture for each interval between rule changes.
 
-    Consecutive intervals with the same outcome are merged.
+    An advisory taking effect (General Prohibition 10 on named items, a diversion-hub warning) or a
+    territory's treatment (Hong Kong as China) starts an interval too, so each interval carries the
+    warnings a screening in it gets. Consecutive
+    intervals with the same answer, warnings included, are merged.
     """
     _country(snap, destination, "query:destination")
     _country(snap, hq, "query:headquarters")
     _country(snap, parent, "query:parent_headquarters")
     item = resolve_item(snap, ItemRef(accelerator_id=accelerator_id), "")
-    dates = list(snap.book.change_dates())
+    # besides the rule changes, the days an advisory or a territory's treatment (Hong Kong as China)
+    # starts: each changes the warnings a screening gets
+    book = snap.book
+    noted = {a.effective_from for a in book.advisories if a.effective_from is not None}
+    noted |= {a.effective_from for a in book.aliases}
+    dates = sorted(set(book.change_dates()) | noted)
     starts: list[date | None] = [None, *dates]
     intervals: list[HistoryInterval] = []
     for i, start in enumerate(starts):
@@ -498,5 +506,6 @@ def _same(a: HistoryInterval, b: HistoryInterval) -> bool:
         "summary",
         "determined",
         "range_analysis",
+        "warnings",
     }
     return a.model_dump(include=keys) == b.model_dump(include=keys)

@@ -75,11 +75,12 @@ ROWS = [
         H800, CN, "2023-11-17", "2023-11-17", "2024-04-04", "3A090.a", True, DENIAL, [D5], id="h800-cn-2023-rule"
     ),
     pytest.param(
-        H800, CN, "2025-04-09", "2025-04-09", None, "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-letters"
+        H800, CN, "2025-04-09", "2025-04-09", "2026-01-15", "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-letters"
     ),
-    # the H800 was never a US product: the 2026 band never applies, so nothing changes on 2026-01-15
+    # the H800 was never a US product: the 2026 band never applies, so the answer stays the same on
+    # 2026-01-15 (a new interval only because the band's note is among its warnings from that day)
     pytest.param(
-        H800, CN, "2026-01-15", "2025-04-09", None, "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-no-band"
+        H800, CN, "2026-01-15", "2026-01-15", None, "3A090.a", True, DENIAL, [D5, LETTER], id="h800-cn-no-band"
     ),
     # A100 to Macau: no licence before 2023-01-17 (China only), required from then on
     pytest.param(A100, MO, "2022-10-07", "2022-10-07", "2023-01-17", "3A090.a", False, None, [], id="a100-mo-2022"),
@@ -219,11 +220,26 @@ def test_headquarters_rule_reasons_name_the_headquarters_basis(client: TestClien
     assert "ultimate parent headquartered in KH" in iv["reasons"][0]["detail"]
 
 
+def _answers(intervals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The intervals by answer alone (warnings set aside), neighbours with the same answer joined."""
+    keys = ("eccn", "license_required", "review_policy")
+    runs: list[dict[str, Any]] = []
+    for iv in intervals:
+        answer = {k: iv[k] for k in keys}
+        if runs and {k: runs[-1][k] for k in keys} == answer:
+            runs[-1]["effective_to"] = iv["effective_to"]
+        else:
+            runs.append({"effective_from": iv["effective_from"], "effective_to": iv["effective_to"], **answer})
+    return runs
+
+
 def test_history_of_hong_kong_matches_china(client: TestClient) -> None:
-    keys = ("effective_from", "effective_to", "eccn", "license_required", "review_policy")
-    hk = [{k: iv[k] for k in keys} for iv in history(client, H800, {"destination": "HK"})]
-    cn = [{k: iv[k] for k in keys} for iv in history(client, H800, CN)]
-    assert hk == cn
+    hk = history(client, H800, {"destination": "HK"})
+    assert _answers(hk) == _answers(history(client, H800, CN))
+    # from the day the EAR treats Hong Kong as China its intervals say so, and not before
+    alias = next(i for i in hk if i["effective_from"] == "2020-12-23")
+    assert any("HK is treated as CN" in w for w in alias["warnings"])
+    assert not any("HK is treated as CN" in w for w in hk[0]["warnings"])
 
 
 @pytest.mark.parametrize(
@@ -340,3 +356,31 @@ def test_a_history_echoes_the_parties_it_was_asked_about(client: TestClient) -> 
     resp = client.get(f"/v1/accelerators/{H100}/history", params=params)
     assert resp.status_code == 200, resp.text
     assert {k: resp.json()[k] for k in params} == params
+
+
+GP10 = "General Prohibition 10"
+
+
+def test_an_advisory_taking_effect_starts_an_interval_that_carries_it(client: TestClient) -> None:
+    """General Prohibition 10 on the Ascend 910B applies from 2025-05-13, a day no ruleset changes:
+    the history used to merge it into the interval from 2023-11-17 and drop it, so the current
+    interval lacked the advisory a classification made today carries."""
+    intervals = history(client, "huawei-ascend-910b", {"destination": "DE"})
+    starting = next(i for i in intervals if i["effective_from"] == "2025-05-13")
+    before = next(i for i in intervals if i["effective_to"] == "2025-05-13")
+    assert any(GP10 in w for w in starting["warnings"])
+    assert not any(GP10 in w for w in before["warnings"])
+    today = client.get("/v1/accelerators/huawei-ascend-910b/classification").json()
+    assert any(GP10 in w for w in today["warnings"]) and any(GP10 in w for w in intervals[-1]["warnings"])
+
+
+@pytest.mark.parametrize("accelerator", [H100, H20, "huawei-ascend-910b"])
+@pytest.mark.parametrize("params", [CN, {"destination": "MY"}, SG_KH])
+def test_neighbouring_intervals_always_differ_in_answer_or_warnings(
+    client: TestClient, accelerator: str, params: dict[str, str]
+) -> None:
+    intervals = history(client, accelerator, params)
+    fields = ("eccn", "license_required", "reasons", "license_exceptions", "review_policy", "summary", "warnings")
+    for a, b in itertools.pairwise(intervals):
+        assert a["effective_to"] == b["effective_from"]
+        assert any(a[f] != b[f] for f in fields), (a["effective_from"], b["effective_from"])
