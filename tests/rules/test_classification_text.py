@@ -189,3 +189,34 @@ def test_a_condition_result_carries_its_metric_operator_and_threshold_known_or_n
     (a1,) = [x for r in c.rulesets for x in r.clauses if x.id == "3A090.a.1"]
     tpp = a1.conditions[1]
     assert (tpp.metric, tpp.operator, tpp.threshold) == ("tpp", ">=", "4800")
+
+
+def test_a_condition_on_a_word_or_a_flag_carries_its_metric_operator_and_threshold(book: RuleBook) -> None:
+    """Conditions that compare a kind or a yes/no figure (not a number) say which figure, how it was
+    compared and against what, as the numeric ones do (their results are in every answer's clauses)."""
+    c = classified(
+        book, Spec((Throughput("fp16", Fraction(300)),), datacenter=True, die_area_mm2=Fraction(1000)), date(2025, 6, 1)
+    )
+    words = [
+        x
+        for r in c.rulesets
+        for clause in (*r.clauses, *r.notes)
+        for x in clause.conditions
+        if x.margin is None and x.value is not None and not isinstance(x.value, (int, float))
+    ]
+    assert words, "the shipped rules compare some figure that is not a number"
+    # the 3A090.a/.b clauses ask for a logic part, 3A090.c for an HBM stack
+    assert {(x.metric, x.operator, x.threshold, x.value, x.met) for x in words} == {
+        ("kind", "in", "logic", "logic", True),
+        ("kind", "in", "hbm", "logic", False),
+    }
+
+
+def test_an_item_without_throughput_has_no_tpp_figure_at_all(book: RuleBook) -> None:
+    """An HBM stack has no processing throughput: its answer's ``tpp`` is null (not an empty figure),
+    while its memory bandwidth density is reported."""
+    hbm = Spec((), True, Fraction(1000), memory_bandwidth_gbps=Fraction(2500), kind="hbm")
+    c = classified(book, hbm, date(2025, 6, 1))
+    assert c.tpp is None
+    logic = classified(book, Spec((Throughput("fp16", Fraction(300)),), True, Fraction(1000)), date(2025, 6, 1))
+    assert logic.tpp is not None and logic.tpp.bit_length == 16
