@@ -273,3 +273,30 @@ def test_the_writer_announces_a_commit_only_when_something_was_stored(
         writer.submit(draft(2)).result(timeout=10)
     writer.close()
     assert commits == [1]
+
+
+def test_the_pending_count_is_the_callers_still_waiting_and_returns_to_zero(engine: Engine) -> None:
+    """``chipclass_decisions_pending`` reads ``writer.pending``: each decision submitted counts once
+    until its caller has its answer, so an idle writer reads 0 (not 3, or -3)."""
+    writer = repository.DecisionWriter(engine, TTL)
+    try:
+        gate = threading.Event()
+        original = writer._write
+
+        def held(batch: Any) -> None:
+            gate.wait(30)
+            original(batch)
+
+        writer._write = held  # type: ignore[method-assign]
+        drafts = [draft(n) for n in range(3)]
+        futures = [writer.submit(d) for d in drafts]
+        assert writer.pending == 3
+        gate.set()
+        assert [f.result(timeout=30).decision_id for f in futures] == [d.id for d in drafts]
+        for _ in range(1000):  # the count drops in the futures' done callbacks, right after the results
+            if writer.pending == 0:
+                break
+            threading.Event().wait(0.001)
+        assert writer.pending == 0
+    finally:
+        writer.close()
