@@ -3,11 +3,15 @@ would write for the whole answer (the stored decision and its replay are these b
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 
 from app.screening import service
-from app.screening.schemas import ScreeningRequest
+from app.screening.schemas import ScreeningRequest, ScreeningResponse
 
+H100 = "nvidia-h100-sxm5-80gb"
 SPEC = {
     "throughput": [{"precision": "fp16", "dense_tops": 296, "sparse": True}],
     "die_area_mm2": 814,
@@ -127,3 +131,31 @@ def test_a_screening_that_cannot_be_evaluated_is_never_warm(client: TestClient) 
         "lines": [{"key": "1", "accelerator_id": "nvidia-h100-sxm5-80gb", "quantity": 1}],
     }
     assert not service.is_warm(snap, ScreeningRequest.model_validate(body))
+
+
+def test_a_screening_is_rendered_without_serialising_its_lines_or_rulesets_again(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The speed-up itself: an answer from ``screen`` serialises only its envelope (lines and the
+    provenance's rulesets excluded, then spliced in); it never falls back to serialising everything."""
+    snap = client.app.state.store.current
+    req = ScreeningRequest.model_validate(
+        {
+            "destination": "CN",
+            "end_user": {"name": "Spy Ltd"},
+            "lines": [{"key": "1", "accelerator_id": H100, "quantity": 1}],
+        }
+    )
+    result = service.screen(snap, req, "01J00000000000000000000000")
+    expected = result.model_dump_json()
+    calls: list[dict[str, Any]] = []
+    dump = ScreeningResponse.model_dump_json
+
+    def spy(self: ScreeningResponse, **kwargs: Any) -> str:
+        calls.append(kwargs)
+        return dump(self, **kwargs)
+
+    monkeypatch.setattr(ScreeningResponse, "model_dump_json", spy)
+    assert service.render(result) == expected
+    assert [set(c) for c in calls] == [{"exclude"}]
+    assert calls[0]["exclude"] == {"lines": True, "provenance": {"rulesets": True}}
