@@ -195,7 +195,8 @@ def test_unknown_hypothetical_ruleset_is_404_unknown_ruleset(client: TestClient)
     assert resp.headers["content-type"].startswith("application/problem+json")
     problem = resp.json()
     assert problem["code"] == "unknown_ruleset"
-    assert "/hypothetical_rulesets" in [e["pointer"] for e in problem["errors"]]
+    assert "no-such-ruleset" in problem["detail"]
+    assert problem["errors"] == [{"pointer": "/hypothetical_rulesets", "detail": "unknown ruleset 'no-such-ruleset'"}]
 
 
 @pytest.mark.parametrize(

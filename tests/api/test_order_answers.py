@@ -135,3 +135,18 @@ def test_a_buyer_headquartered_in_china_but_located_in_the_us_is_told_why_the_he
     assert all(
         "its headquarters basis reaches only entities located outside US, and this one is in US" in n for n in notes
     ), notes
+
+
+def test_a_screening_line_carries_the_items_computed_figures_as_its_classification_does(client: TestClient) -> None:
+    """Each line's classification names the figures the rules read (TPP with its precision, the
+    performance density, the assembly ECCN), the same as the item's own classification that day."""
+    order = {
+        "destination": "DE",
+        "end_user": {"name": "Figures GmbH"},
+        "lines": [{"key": "1", "accelerator_id": H100, "quantity": 1}],
+    }
+    line = client.post("/v1/screenings", json={**order, "as_of": "2025-06-01"}).json()["lines"][0]["classification"]
+    own = client.get(f"/v1/accelerators/{H100}/classification", params={"as_of": "2025-06-01"}).json()
+    assert line["tpp"] == own["tpp"] and line["tpp"]["value"] > 0 and line["tpp"]["precision"]
+    assert line["performance_density"] == own["performance_density"] is not None
+    assert line["assembly_eccn"] == own["assembly_eccn"] is not None
