@@ -6,7 +6,6 @@ transaction as each record. One walker verifies either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -27,17 +26,6 @@ class Link(Protocol):
     hash: str
 
 
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    checked: int
-    last_seq: int
-    head_hash: str
-    first_broken_seq: int | None = None
-    first_broken_id: str | None = None
-    problem: str | None = None
-
-
 # what GET /v1/decisions/verify answers (GET /v1/changes/verify: the same fields, as ChangeVerification)
 class ChainVerification(BaseModel):
     ok: bool
@@ -51,7 +39,7 @@ class ChainVerification(BaseModel):
 
 def verify(
     engine: Engine, record: type[Any], head: type[Any], record_hash: Callable[[Any], str], batch: int = 1000
-) -> Verification:
+) -> ChainVerification:
     """Walk the chain of ``record`` rows from the start up to the head (the ``head`` row with id 1) read
     first; report the first broken link.
 
@@ -60,6 +48,18 @@ def verify(
     """
     prev_hash, expected, checked = GENESIS, 1, 0
     seq = col(record.seq)
+
+    def broken(at: int, record_id: str | None, problem: str) -> ChainVerification:
+        return ChainVerification(
+            ok=False,
+            checked=checked,
+            last_seq=expected - 1,
+            head_hash=prev_hash,
+            first_broken_seq=at,
+            first_broken_id=record_id,
+            problem=problem,
+        )
+
     with Session(engine) as session:
         top = session.get(head, 1)
         while True:
@@ -78,30 +78,22 @@ def verify(
                 elif record_hash(r) != r.hash:
                     problem = "content does not match its hash (record altered)"
                 if problem:
-                    return Verification(False, checked, expected - 1, prev_hash, r.seq, r.id, problem)
+                    return broken(r.seq, r.id, problem)
                 prev_hash, expected, checked = r.hash, r.seq + 1, checked + 1
         if top is not None and (top.last_hash != prev_hash or top.last_seq != expected - 1):
-            return Verification(
-                False,
-                checked,
-                expected - 1,
-                prev_hash,
-                expected,
-                None,
-                "chain head does not match the last record (records missing at the end)",
-            )
+            return broken(expected, None, "chain head does not match the last record (records missing at the end)")
         # a record past the head that no writer's head accounts for was not appended through the log:
         # read the last seq first, then the head (a record and its head commit together)
         last = session.exec(select(func.max(seq))).one()
         now_head = session.exec(select(col(head.last_seq)).where(col(head.id) == 1)).first()
         if top is not None and last is not None and now_head is not None and last > now_head:
-            return Verification(
-                False,
-                checked,
-                expected - 1,
-                prev_hash,
-                now_head + 1,
-                None,
-                "records beyond the chain head (not appended through the log)",
-            )
-    return Verification(True, checked, expected - 1, prev_hash)
+            return broken(now_head + 1, None, "records beyond the chain head (not appended through the log)")
+    return ChainVerification(
+        ok=True,
+        checked=checked,
+        last_seq=expected - 1,
+        head_hash=prev_hash,
+        first_broken_seq=None,
+        first_broken_id=None,
+        problem=None,
+    )

@@ -48,4 +48,4 @@ async def list_changes(
 async def verify_changes(engine: EngineDep, _: Auditor) -> ChangeVerification:
     """Recompute the change log's hash chain from the first record; report the first broken link."""
     result = await run_in_threadpool(service.verify, engine)
-    return ChangeVerification(**result.__dict__)
+    return ChangeVerification(**result.model_dump())

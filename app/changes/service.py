@@ -27,7 +27,7 @@ from ulid import ULID
 
 from app import chain
 from app.canonical import canonical, sha256
-from app.chain import Verification
+from app.chain import ChainVerification
 from app.changes.models import ChangeChain, ReferenceChange
 from app.errors import DomainError
 
@@ -208,6 +208,6 @@ def page(
     return rows, (rows[-1].seq if more and rows else None)
 
 
-def verify(engine: Engine, batch: int = 1000) -> Verification:
+def verify(engine: Engine, batch: int = 1000) -> ChainVerification:
     """The change log's chain walked and checked (``app.chain.verify``)."""
     return chain.verify(engine, ReferenceChange, ChangeChain, record_hash, batch)

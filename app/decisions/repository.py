@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from app import chain, clock
 from app.canonical import canonical, canonical_plain, sha256
-from app.chain import Verification
+from app.chain import ChainVerification
 from app.db import flush_rows, insert_rows
 from app.decisions.models import Decision, DecisionChain, DecisionRuleset, IdempotencyRecord
 from app.errors import DomainError
@@ -452,6 +452,6 @@ def page(engine: Engine, after_seq: int, limit: int) -> list[Decision]:
         return list(session.exec(query))
 
 
-def verify(engine: Engine, batch: int = 1000) -> Verification:
+def verify(engine: Engine, batch: int = 1000) -> ChainVerification:
     """The decision log's chain walked and checked (``app.chain.verify``)."""
     return chain.verify(engine, Decision, DecisionChain, record_hash, batch)

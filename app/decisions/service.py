@@ -123,7 +123,7 @@ def page(engine: Engine, after_seq: int, limit: int) -> DecisionPage:
 
 def verify(engine: Engine) -> ChainVerification:
     """Blocking: recompute the hash chain from the first record; report the first broken link."""
-    return ChainVerification(**repository.verify(engine).__dict__)
+    return repository.verify(engine)
 
 
 def responses(session: Session, decision_ids: Sequence[str]) -> dict[str, str]:
