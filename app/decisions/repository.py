@@ -372,10 +372,7 @@ class DecisionWriter:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Stored], Stored | BaseException]]] = {}
         for waiter, result in answers:
             if isinstance(waiter, Future):
-                if isinstance(result, BaseException):
-                    waiter.set_exception(result)
-                else:
-                    waiter.set_result(result)
+                _resolve(waiter, result)
             else:
                 by_loop.setdefault(waiter[0], []).append((waiter[1], result))
         for loop, settled in by_loop.items():
@@ -387,13 +384,17 @@ class DecisionWriter:
     def _settle(self, settled: list[tuple[asyncio.Future[Stored], Stored | BaseException]]) -> None:
         """On the callers' loop: hand each waiting request its result (a cancelled one is past caring)."""
         for waiter, result in settled:
-            if waiter.done():
-                continue
-            if isinstance(result, BaseException):
-                waiter.set_exception(result)
-            else:
-                waiter.set_result(result)
+            if not waiter.done():
+                _resolve(waiter, result)
         self._answered(len(settled))
+
+
+def _resolve(future: Future[Stored] | asyncio.Future[Stored], result: Stored | BaseException) -> None:
+    """A caller's future gets its decision or the error it alone gets."""
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 Waiter = Future[Stored] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[Stored]"]

@@ -365,7 +365,10 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
     if bad.keys:
         raise bad.error()
     now = clock.now()
-    refs = snap.remember(("refs", ids), lambda: selection.refs)
+    # the rulesets' references (with their citations) and their JSON are the same for the snapshot's life
+    refs, refs_json = snap.remember(
+        ("refs", ids), lambda: (selection.refs, _RULESET_REFS.dump_json(list(selection.refs)).decode())
+    )
     response = ScreeningResponse(
         id=decision_id,
         hypothetical=selection.hypothetical,
@@ -381,7 +384,6 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         lines=lines,
         warnings=list(dict.fromkeys(list(selection.warnings) + dest_warnings)),
         provenance=Provenance(
-            # the rulesets' references (with their citations) are the same for the snapshot's life
             rulesets=list(refs),
             data_version=snap.data_version,
             as_of=on,
@@ -392,7 +394,7 @@ def screen(snap: Snapshot, req: ScreeningRequest, decision_id: str | None) -> Sc
         open_until=req.open_until,
     )
     response._line_json = line_json
-    response._rulesets_json = snap.remember(("refs-json", ids), lambda: _RULESET_REFS.dump_json(list(refs)).decode())
+    response._rulesets_json = refs_json
     return response
 
 
@@ -431,8 +433,8 @@ def history(
 
     An advisory taking effect (General Prohibition 10 on named items, a diversion-hub warning) or a
     territory's treatment (Hong Kong as China) starts an interval too, so each interval carries the
-    warnings a screening in it gets. Consecutive
-    intervals with the same answer, warnings included, are merged.
+    warnings a screening in it gets. Consecutive intervals with the same answer, warnings included,
+    are merged.
     """
     _country(snap, destination, "query:destination")
     _country(snap, hq, "query:headquarters")
