@@ -139,10 +139,9 @@ def test_stored_timestamps_come_back_timezone_aware_on_every_engine(engine: Engi
     assert stamps and all(s.tzinfo is not None and s.utcoffset() == timedelta(0) for s in stamps)
 
 
-def test_an_item_that_fails_in_a_group_fails_alone_and_the_rest_are_stored(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A bug tripped by one caller's draft must not turn every other caller's screening into a 500."""
+@pytest.fixture
+def poison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A draft whose idempotency key is "poison" trips a bug (a TypeError) where it is written."""
     real_replay = repository._replay
 
     def replay(session: object, d: repository.Draft, ttl: timedelta) -> repository.Stored | None:
@@ -151,6 +150,11 @@ def test_an_item_that_fails_in_a_group_fails_alone_and_the_rest_are_stored(
         return real_replay(session, d, ttl)  # type: ignore[arg-type]
 
     monkeypatch.setattr(repository, "_replay", replay)
+
+
+@pytest.mark.usefixtures("poison")
+def test_an_item_that_fails_in_a_group_fails_alone_and_the_rest_are_stored(engine: Engine) -> None:
+    """A bug tripped by one caller's draft must not turn every other caller's screening into a 500."""
     good = [draft(n, key=f"k{n}", api_key="a") for n in range(4)]
     bad = draft(9, key="poison", api_key="a")
     results = repository.append_group(engine, [good[0], good[1], bad, good[2], good[3]], TTL)
@@ -234,17 +238,10 @@ def test_a_caller_is_answered_with_the_error_even_when_the_writer_fails_before_w
     assert len(chain_rows(engine)) == 1
 
 
+@pytest.mark.usefixtures("poison")
 def test_a_group_of_two_with_one_failing_item_stores_the_other_and_logs_why_it_split(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_replay = repository._replay
-
-    def replay(session: object, d: repository.Draft, ttl: timedelta) -> repository.Stored | None:
-        if d.idempotency_key == "poison":
-            raise TypeError("a bug reached by this draft only")
-        return real_replay(session, d, ttl)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(repository, "_replay", replay)
     good, bad = draft(1, key="k1", api_key="a"), draft(2, key="poison", api_key="a")
     with caplog.at_level("WARNING", logger="chipclass.decisions"):
         results = repository.append_group(engine, [good, bad], TTL)
